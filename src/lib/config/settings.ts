@@ -1,0 +1,99 @@
+// Owns the list of every configuration key: its type, default, environment variable and whether it is a
+// secret. One table so that the config file, `DANUBE_*` variables, flags and `danube config show` can
+// never disagree on a name.
+
+import {z} from 'zod'
+
+import {DURATION_FORM, parseDuration} from '../duration.js'
+
+export type SettingKind = 'string' | 'duration' | 'int' | 'bool' | 'addr' | 'enum'
+
+export interface Setting {
+  key: string
+  kind: SettingKind
+  description: string
+  /** Accepted values for kind `enum`. */
+  values?: readonly string[]
+  /** Inclusive bounds for kind `int`. */
+  min?: number
+  max?: number
+  /** Static default; derived defaults (state directory, kubeconfig) are computed by the loader. */
+  default?: string | number | boolean
+  /** Extra environment variables read for this key, after `DANUBE_<KEY>`. */
+  aliases?: readonly string[]
+  secret?: boolean
+}
+
+export const SETTINGS: readonly Setting[] = [
+  {key: 'stateDir', kind: 'string', description: 'State directory: danube.db, agent.token, logs/, artifacts/, work/'},
+  {key: 'http.addr', kind: 'addr', default: '127.0.0.1:7480', description: 'HTTP API listen address (host:port)'},
+  {key: 'grpc.addr', kind: 'addr', default: '127.0.0.1:7481', description: 'gRPC API listen address (host:port)'},
+  {key: 'auth.tokenFile', kind: 'string', description: 'Bearer token file shared by the agent and the CLI (default <stateDir>/agent.token)'},
+  {key: 'shutdownGracePeriod', kind: 'duration', default: '30s', description: 'How long running jobs may finish after SIGTERM before they are cancelled'},
+  {key: 'jobs.executor', kind: 'enum', values: ['local', 'kubernetes'], default: 'local', description: 'Where jobs run'},
+  {key: 'jobs.maxConcurrent', kind: 'int', min: 1, max: 256, default: 2, description: 'Jobs running at once; the rest wait in queued'},
+  {key: 'jobs.killGracePeriod', kind: 'duration', default: '10s', description: 'Time between SIGTERM and SIGKILL when a job is cancelled or times out'},
+  {key: 'jobs.logMaxBytes', kind: 'int', min: 1024, max: 1024 ** 4, default: 64 * 1024 * 1024, description: 'Cap on one job log; output past it is dropped and noted'},
+  {key: 'kubernetes.enabled', kind: 'bool', description: 'Use the Kubernetes API (default: true when a kubeconfig is found)'},
+  {key: 'kubernetes.kubeconfig', kind: 'string', aliases: ['KUBECONFIG'], description: 'Kubeconfig file (default /etc/rancher/k3s/k3s.yaml if readable, else ~/.kube/config)'},
+  {key: 'kubernetes.requestTimeout', kind: 'duration', default: '5s', description: 'Timeout of every Kubernetes API call'},
+  {key: 'kubernetes.jobNamespace', kind: 'string', default: 'danube-jobs', description: 'Namespace of the Kubernetes Jobs that run Danube jobs'},
+  {key: 'kubernetes.gracePeriodSeconds', kind: 'int', min: 0, max: 3600, default: 30, description: 'Grace period when a Kubernetes Job is deleted'},
+  {key: 'kubernetes.ttlSecondsAfterFinished', kind: 'int', min: 0, max: 604_800, default: 3600, description: 'How long finished Kubernetes Jobs are kept'},
+  {key: 'health.namespace', kind: 'string', default: 'danube-system', description: 'Namespace of the Dex and registry pods'},
+  {key: 'health.failureThreshold', kind: 'int', min: 1, max: 100, default: 2, description: 'Consecutive failures before a degrading check reports fail'},
+  {key: 'cac.repo', kind: 'string', description: 'Config-as-code git repository (URL or path); unset disables the sync'},
+  {key: 'cac.branch', kind: 'string', default: 'main', description: 'Config-as-code branch'},
+  {key: 'cac.interval', kind: 'duration', default: '5m', description: 'Config-as-code sync interval'},
+]
+
+export const SETTINGS_BY_KEY: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((s) => [s.key, s]))
+
+/** `jobs.maxConcurrent` → `DANUBE_JOBS_MAX_CONCURRENT`; `stateDir` is the documented `DANUBE_HOME`. */
+export function envName(key: string): string {
+  if (key === 'stateDir') return 'DANUBE_HOME'
+  return `DANUBE_${key.replaceAll(/([a-z0-9])([A-Z])/g, '$1_$2').replaceAll('.', '_').toUpperCase()}`
+}
+
+const ADDR = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/
+
+/** The zod schema of one key's value, as it must appear in the config file. */
+export function settingSchema(setting: Setting): z.ZodType {
+  switch (setting.kind) {
+    case 'string': {
+      return z.string().min(1)
+    }
+    case 'duration': {
+      return z.string().refine((value) => {
+        try {
+          parseDuration(value)
+          return true
+        } catch {
+          return false
+        }
+      }, `expected ${DURATION_FORM}`)
+    }
+    case 'int': {
+      return z.number().int().min(setting.min ?? 0).max(setting.max ?? Number.MAX_SAFE_INTEGER)
+    }
+    case 'bool': {
+      return z.boolean()
+    }
+    case 'addr': {
+      return z.string().regex(ADDR, 'expected host:port, such as 127.0.0.1:7480')
+    }
+    case 'enum': {
+      return z.enum(setting.values as [string, ...string[]])
+    }
+  }
+}
+
+/** Environment variables and flags are text: turn them into the type the key's schema expects. */
+export function fromText(setting: Setting, text: string): unknown {
+  if (setting.kind === 'int') return /^-?\d+$/.test(text.trim()) ? Number(text) : text
+  if (setting.kind === 'bool') {
+    if (/^(true|1|yes)$/i.test(text)) return true
+    if (/^(false|0|no)$/i.test(text)) return false
+  }
+  return text
+}

@@ -1,0 +1,59 @@
+// Owns Danube's typed errors: thrown deep in agent and lib code, rendered once at the top
+// (CLI: one line plus hint and an exit status; HTTP: a JSON envelope and a status code).
+
+export interface ErrorDetail {
+  path: string
+  message: string
+}
+
+export interface DanubeErrorOptions {
+  /** Process exit status when this error ends a CLI command (1 unless said otherwise). */
+  exitCode?: number
+  /** HTTP status when this error ends an API request. */
+  httpStatus?: number
+  /** What the operator can do about it. */
+  hint?: string
+  details?: ErrorDetail[]
+  cause?: unknown
+}
+
+export class DanubeError extends Error {
+  readonly code: string
+  readonly exitCode: number
+  readonly httpStatus: number
+  readonly hint?: string
+  readonly details?: ErrorDetail[]
+
+  constructor(code: string, message: string, options: DanubeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = 'DanubeError'
+    this.code = code
+    this.exitCode = options.exitCode ?? 1
+    this.httpStatus = options.httpStatus ?? 500
+    this.hint = options.hint
+    this.details = options.details
+  }
+
+  /** The JSON error envelope shared by the HTTP API and `--json` output. */
+  toJSON(): {error: {code: string; message: string; hint?: string; details?: ErrorDetail[]}} {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.hint ? {hint: this.hint} : {}),
+        ...(this.details ? {details: this.details} : {}),
+      },
+    }
+  }
+}
+
+/** Exit status for command-line usage errors, as oclif and BSD sysexits use it. */
+export const EXIT_USAGE = 2
+
+export function usageError(message: string, hint?: string): DanubeError {
+  return new DanubeError('USAGE', message, {exitCode: EXIT_USAGE, httpStatus: 400, hint})
+}
+
+export function isDanubeError(error: unknown): error is DanubeError {
+  return error instanceof DanubeError
+}

@@ -1,0 +1,179 @@
+// Owns job rows: admission, state transitions (each one conditional UPDATE, never a blind overwrite),
+// steps and the queries the CLI and API read jobs with.
+
+import {randomUUID} from 'node:crypto'
+
+import {type Clock, isoNow} from '../clock.js'
+import {DanubeError} from '../errors.js'
+import {type Job, type JobReason, type JobState, type JobStep, type StepState} from '../jobs/model.js'
+import {type JobSpec, stepName} from '../jobs/spec.js'
+import type {Store} from './index.js'
+
+interface JobRow {
+  id: string
+  name: string
+  spec: string
+  state: JobState
+  reason: string | null
+  executor: string
+  executor_handle: string | null
+  exit_code: number | null
+  created_at: string
+  started_at: string | null
+  finished_at: string | null
+  updated_at: string
+}
+
+interface StepRow {
+  job_id: string
+  step_index: number
+  name: string
+  state: StepState
+  exit_code: number | null
+  image_digest: string | null
+  started_at: string | null
+  finished_at: string | null
+}
+
+export interface DrainGate {
+  state: string
+}
+
+export class JobStore {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Admits a job: reads the drain-state row and inserts the job in one BEGIN IMMEDIATE transaction, so no
+   * job can slip in after a drain is committed. `gate` decides from the drain row whether to admit.
+   */
+  admitJob(spec: JobSpec, executor: string, gate: (drain: DrainGate) => void = refuseWhileDraining): Job {
+    const id = randomUUID()
+    const now = isoNow(this.clock)
+    this.store.immediate(() => {
+      const drain = this.store.get<DrainGate>('SELECT state FROM drain_state WHERE id = 1')!
+      gate(drain)
+      this.store.run(
+        `INSERT INTO jobs (id, name, spec, state, executor, created_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)`,
+        [id, spec.name, JSON.stringify(spec), executor, now, now],
+      )
+      spec.steps.forEach((_step, index) => {
+        this.store.run(`INSERT INTO job_steps (job_id, step_index, name, state) VALUES (?, ?, ?, 'pending')`, [id, index, stepName(spec, index)])
+      })
+    })
+    return this.getJob(id)
+  }
+
+  getJob(id: string): Job {
+    const job = this.findJob(id)
+    if (!job) throw new DanubeError('JOB_NOT_FOUND', `no job with id ${id}`, {httpStatus: 404, hint: 'list jobs with `danube job list`'})
+    return job
+  }
+
+  findJob(id: string): Job | undefined {
+    const row = this.store.get<JobRow>('SELECT * FROM jobs WHERE id = ?', [id])
+    if (!row) return undefined
+    const steps = this.store.all<StepRow>('SELECT * FROM job_steps WHERE job_id = ? ORDER BY step_index', [id])
+    return toJob(row, steps)
+  }
+
+  listJobs(filter: {state?: JobState; limit?: number} = {}): Job[] {
+    const limit = filter.limit ?? 100
+    const rows = filter.state
+      ? this.store.all<JobRow>('SELECT * FROM jobs WHERE state = ? ORDER BY seq DESC LIMIT ?', [filter.state, limit])
+      : this.store.all<JobRow>('SELECT * FROM jobs ORDER BY seq DESC LIMIT ?', [limit])
+    if (rows.length === 0) return []
+    const steps = this.store.all<StepRow>(
+      `SELECT * FROM job_steps WHERE job_id IN (${rows.map(() => '?').join(',')}) ORDER BY job_id, step_index`,
+      rows.map((row) => row.id),
+    )
+    return rows.map((row) => toJob(row, steps.filter((s) => s.job_id === row.id)))
+  }
+
+  /** Jobs in a state, oldest admission first (the dispatcher's FIFO order). */
+  jobIdsInState(state: JobState, limit = 1000): string[] {
+    return this.store.all<{id: string}>('SELECT id FROM jobs WHERE state = ? ORDER BY seq LIMIT ?', [state, limit]).map((r) => r.id)
+  }
+
+  countByState(): Record<JobState, number> {
+    const counts: Record<JobState, number> = {queued: 0, deferred: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0}
+    for (const row of this.store.all<{state: JobState; n: number}>('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state')) {
+      counts[row.state] = row.n
+    }
+    return counts
+  }
+
+  /** queued → running; false when the job was no longer queued (cancelled meanwhile, or another dispatcher won). */
+  markRunning(id: string, executorHandle: string | null = null): boolean {
+    const now = isoNow(this.clock)
+    return this.store.run(`UPDATE jobs SET state = 'running', started_at = ?, updated_at = ?, executor_handle = ? WHERE id = ? AND state = 'queued'`, [now, now, executorHandle, id]).changes === 1
+  }
+
+  setExecutorHandle(id: string, handle: string): void {
+    this.store.run(`UPDATE jobs SET executor_handle = ?, updated_at = ? WHERE id = ? AND state = 'running'`, [handle, isoNow(this.clock), id])
+  }
+
+  /** Ends a job from one of `from` states; false when it had already left them. */
+  finishJob(id: string, outcome: {state: 'succeeded' | 'failed' | 'cancelled'; reason: JobReason | null; exitCode?: number | null}, from: readonly JobState[] = ['running']): boolean {
+    const now = isoNow(this.clock)
+    return this.store.immediate(() => {
+      const changed = this.store.run(
+        `UPDATE jobs SET state = ?, reason = ?, exit_code = ?, finished_at = ?, updated_at = ? WHERE id = ? AND state IN (${from.map(() => '?').join(',')})`,
+        [outcome.state, outcome.reason, outcome.exitCode ?? null, now, now, id, ...from],
+      ).changes === 1
+      if (changed) {
+        // Steps that never finished end with the job: running ones take its outcome, pending ones are skipped.
+        this.store.run(`UPDATE job_steps SET state = ?, finished_at = ? WHERE job_id = ? AND state = 'running'`, [outcome.state === 'succeeded' ? 'succeeded' : outcome.state === 'cancelled' ? 'cancelled' : 'failed', now, id])
+        this.store.run(`UPDATE job_steps SET state = 'skipped' WHERE job_id = ? AND state = 'pending'`, [id])
+      }
+      return changed
+    })
+  }
+
+  startStep(id: string, index: number): void {
+    this.store.run(`UPDATE job_steps SET state = 'running', started_at = ? WHERE job_id = ? AND step_index = ? AND state = 'pending'`, [isoNow(this.clock), id, index])
+  }
+
+  finishStep(id: string, index: number, state: StepState, exitCode: number | null, imageDigest: string | null = null): void {
+    this.store.run(
+      `UPDATE job_steps SET state = ?, exit_code = ?, image_digest = COALESCE(?, image_digest), finished_at = ? WHERE job_id = ? AND step_index = ? AND state IN ('pending', 'running')`,
+      [state, exitCode, imageDigest, isoNow(this.clock), id, index],
+    )
+  }
+}
+
+function refuseWhileDraining(drain: DrainGate): void {
+  if (drain.state !== 'active') {
+    throw new DanubeError('DRAINING', `danube is ${drain.state}; not accepting new jobs`, {httpStatus: 503, exitCode: 75})
+  }
+}
+
+function toJob(row: JobRow, steps: StepRow[]): Job {
+  return {
+    id: row.id,
+    name: row.name,
+    state: row.state,
+    reason: row.reason,
+    executor: row.executor,
+    executorHandle: row.executor_handle,
+    exitCode: row.exit_code,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    updatedAt: row.updated_at,
+    spec: JSON.parse(row.spec) as JobSpec,
+    steps: steps.map(
+      (s): JobStep => ({
+        index: s.step_index,
+        name: s.name,
+        state: s.state,
+        exitCode: s.exit_code,
+        imageDigest: s.image_digest,
+        startedAt: s.started_at,
+        finishedAt: s.finished_at,
+      }),
+    ),
+  }
+}

@@ -1,0 +1,57 @@
+// Owns the SQLite schema. Migration N brings the database from user_version N-1 to N; each runs in one
+// transaction with its user_version bump, so a crash never leaves a half-migrated schema.
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: jobs, their steps, the agent's heartbeat row and the singleton drain-state row.
+  `
+  CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'deferred', 'running', 'succeeded', 'failed', 'cancelled')),
+    reason TEXT,
+    executor TEXT NOT NULL,
+    executor_handle TEXT,
+    exit_code INTEGER,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX jobs_state ON jobs (state, seq);
+
+  CREATE TABLE job_steps (
+    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    step_index INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'cancelled', 'skipped')),
+    exit_code INTEGER,
+    image_digest TEXT,
+    started_at TEXT,
+    finished_at TEXT,
+    PRIMARY KEY (job_id, step_index)
+  );
+
+  CREATE TABLE agent (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    pid INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    http_addr TEXT NOT NULL,
+    grpc_addr TEXT NOT NULL,
+    executor TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    stopped_at TEXT
+  );
+
+  CREATE TABLE drain_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL CHECK (state IN ('active', 'draining', 'drained')),
+    updated_at TEXT NOT NULL
+  );
+  INSERT INTO drain_state (id, state, updated_at) VALUES (1, 'active', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+  `,
+]
+
+export const SCHEMA_VERSION = MIGRATIONS.length
