@@ -1,5 +1,6 @@
 // Owns the vocabulary of jobs: states, reasons, and the Job record every API returns.
 
+import {DanubeError} from '../errors.js'
 import type {JobSpec} from './spec.js'
 
 export const JOB_STATES = ['queued', 'deferred', 'running', 'succeeded', 'failed', 'cancelled'] as const
@@ -38,4 +39,22 @@ export interface Job {
 
 export function isFinal(state: JobState): boolean {
   return FINAL_STATES.includes(state)
+}
+
+export const MAX_LIST_LIMIT = 1000
+
+/** Validates a job-list filter as the HTTP query, gRPC request and `job list` flags give it. */
+export function parseListQuery(query: {state?: string; limit?: string | number}): {state?: JobState; limit: number} {
+  const {state} = query
+  if (state !== undefined && state !== '' && !JOB_STATES.includes(state as JobState)) {
+    throw new DanubeError('INVALID_QUERY', `state: "${state}" is not a job state; use one of ${JOB_STATES.join(', ')}`, {httpStatus: 400, exitCode: 2})
+  }
+  let limit = 100
+  if (query.limit !== undefined && query.limit !== '') {
+    limit = Number(query.limit)
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new DanubeError('INVALID_QUERY', `limit: "${query.limit}" must be a whole number from 1 to ${MAX_LIST_LIMIT}`, {httpStatus: 400, exitCode: 2})
+    }
+  }
+  return {state: state ? (state as JobState) : undefined, limit}
 }

@@ -197,3 +197,13 @@ function queryError(file: string, error: unknown): Error {
   }
   return error as Error
 }
+
+/** Opens the existing database of a state directory for a short read (CLI commands), then closes it. */
+export function withStore<T>(stateDir: string, use: (store: Store) => T): T {
+  const store = Store.openInStateDir(stateDir)
+  try {
+    return use(store)
+  } finally {
+    store.close()
+  }
+}

@@ -105,10 +105,19 @@ export class JobStore {
     return counts
   }
 
-  /** queued → running; false when the job was no longer queued (cancelled meanwhile, or another dispatcher won). */
-  markRunning(id: string, executorHandle: string | null = null): boolean {
+  /**
+   * queued → running, only while the drain state is active; false when the job was no longer queued
+   * (cancelled meanwhile) or a drain began: the dispatcher's last check, in the same statement.
+   */
+  markRunning(id: string): boolean {
     const now = isoNow(this.clock)
-    return this.store.run(`UPDATE jobs SET state = 'running', started_at = ?, updated_at = ?, executor_handle = ? WHERE id = ? AND state = 'queued'`, [now, now, executorHandle, id]).changes === 1
+    return (
+      this.store.run(
+        `UPDATE jobs SET state = 'running', started_at = ?, updated_at = ? WHERE id = ? AND state = 'queued'
+           AND (SELECT state FROM drain_state WHERE id = 1) = 'active'`,
+        [now, now, id],
+      ).changes === 1
+    )
   }
 
   setExecutorHandle(id: string, handle: string): void {

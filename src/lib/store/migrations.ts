@@ -2,7 +2,7 @@
 // transaction with its user_version bump, so a crash never leaves a half-migrated schema.
 
 export const MIGRATIONS: readonly string[] = [
-  // 1: jobs, their steps, the agent's heartbeat row and the singleton drain-state row.
+  // 1: jobs and their steps, the agent's heartbeat row, drain state and history, config-as-code syncs.
   `
   CREATE TABLE jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -45,12 +45,44 @@ export const MIGRATIONS: readonly string[] = [
     stopped_at TEXT
   );
 
+  -- The singleton drain-state row: the agent enforces it, every admission reads it.
   CREATE TABLE drain_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     state TEXT NOT NULL CHECK (state IN ('active', 'draining', 'drained')),
+    requested_at TEXT,
+    deadline_at TEXT,
+    force INTEGER NOT NULL DEFAULT 0,
+    grace_period_ms INTEGER,
+    message TEXT,
+    requested_by TEXT,
     updated_at TEXT NOT NULL
   );
   INSERT INTO drain_state (id, state, updated_at) VALUES (1, 'active', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+
+  -- One row per drain, from request to its end.
+  CREATE TABLE drain_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    outcome TEXT CHECK (outcome IN ('drained', 'forced', 'timed_out', 'cancelled')),
+    deadline_at TEXT,
+    force INTEGER NOT NULL DEFAULT 0,
+    message TEXT,
+    requested_by TEXT,
+    jobs_waited_for TEXT NOT NULL DEFAULT '[]',
+    jobs_killed TEXT NOT NULL DEFAULT '[]'
+  );
+
+  -- Every config-as-code sync attempt; cac:freshness reads the last successful one.
+  CREATE TABLE cac_syncs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    ok INTEGER,
+    revision TEXT,
+    error TEXT
+  );
+  CREATE INDEX cac_syncs_ok ON cac_syncs (ok, finished_at);
   `,
 ]
 

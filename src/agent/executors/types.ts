@@ -1,0 +1,49 @@
+// Owns the contract between the job runner and the places jobs run (local processes, Kubernetes Jobs).
+
+import type {JobLog} from '../../lib/jobs/log.js'
+import type {Job, JobReason, StepState} from '../../lib/jobs/model.js'
+
+/** Why the runner asks an executor to stop a job; becomes the job's `reason`. */
+export interface StopRequest {
+  reason: JobReason
+}
+
+export interface ExecutionContext {
+  job: Job
+  /** `work/<id>/`: scratch space the executor owns for this job and removes afterwards. */
+  workDir: string
+  /** `artifacts/<id>/`: where the job's outputs end up. */
+  artifactsDir: string
+  log: JobLog
+  /** Aborted with a StopRequest as its reason on cancel, timeout, shutdown or drain. */
+  signal: AbortSignal
+  /** Time between SIGTERM (or a graceful delete) and SIGKILL. */
+  killGraceMs: number
+  setHandle(handle: string): void
+  stepStarted(index: number): void
+  stepFinished(index: number, state: StepState, exitCode: number | null, imageDigest?: string | null): void
+}
+
+export interface ExecutionResult {
+  state: 'succeeded' | 'failed' | 'cancelled'
+  reason: JobReason | null
+  exitCode: number | null
+}
+
+export interface Executor {
+  readonly name: 'local' | 'kubernetes'
+  start?(): Promise<void>
+  stop?(): Promise<void>
+  /** Runs a job to its end; resolves only once nothing of it is left running. */
+  run(context: ExecutionContext): Promise<ExecutionResult>
+  /**
+   * Called at agent start for a job a previous agent left `running`. `lost`: nothing can resume it
+   * (the runner marks it failed/agent-restart); `adopted`: the executor found it and will resume it
+   * through `run`.
+   */
+  recover(job: Job, log: JobLog): Promise<'lost' | 'adopted'>
+}
+
+export function stopReason(signal: AbortSignal): JobReason {
+  return (signal.reason as StopRequest | undefined)?.reason ?? 'user'
+}

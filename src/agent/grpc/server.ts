@@ -1,0 +1,149 @@
+// Owns the agent's gRPC listener: danube.v1.JobService over the JobService, and the standard
+// grpc.health.v1 service (no token needed) whose status follows the agent's readiness.
+// @grpc/grpc-js and the proto loader are imported here only, when the agent starts: the CLI never pays for them.
+
+import {fileURLToPath} from 'node:url'
+import path from 'node:path'
+
+import type * as Grpc from '@grpc/grpc-js'
+import type {HealthImplementation} from 'grpc-health-check'
+
+import {DanubeError} from '../../lib/errors.js'
+import type {Job} from '../../lib/jobs/model.js'
+import {bearerToken, tokenMatches} from '../../lib/token.js'
+import type {JobService} from '../jobs/service.js'
+import type {Logger} from '../logger.js'
+import {splitAddr} from '../http/server.js'
+
+export const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../proto')
+
+export type ServingStatus = 'SERVING' | 'NOT_SERVING'
+
+export class GrpcServer {
+  private server?: Grpc.Server
+  private health?: HealthImplementation
+
+  constructor(
+    private readonly jobs: JobService,
+    private readonly token: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async listen(addr: string): Promise<string> {
+    const grpc = await import('@grpc/grpc-js')
+    const loader = await import('@grpc/proto-loader')
+    const {HealthImplementation} = await import('grpc-health-check')
+    const definition = await loader.load(path.join(PROTO_DIR, 'danube/v1/jobs.proto'), {keepCase: false, longs: Number, enums: String, defaults: false, oneofs: true})
+    const proto = grpc.loadPackageDefinition(definition) as unknown as {danube: {v1: {JobService: Grpc.ServiceClientConstructor}}}
+    const server = new grpc.Server()
+    server.addService(proto.danube.v1.JobService.service, this.jobHandlers(grpc))
+    this.health = new HealthImplementation({'': 'SERVING', 'danube.v1.JobService': 'SERVING'})
+    this.health.addToServer(server)
+    const {host, port} = splitAddr(addr)
+    const bound = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, boundPort) => {
+        if (error) {
+          reject(new DanubeError('ADDRESS_IN_USE', `cannot listen on ${addr} for gRPC: ${error.message}`, {hint: 'stop whatever holds the port, or set --grpc-addr (DANUBE_GRPC_ADDR)'}))
+        } else resolve(boundPort)
+      })
+    })
+    this.server = server
+    return `${host.includes(':') ? `[${host}]` : host}:${bound}`
+  }
+
+  setServingStatus(status: ServingStatus): void {
+    this.health?.setStatus('', status)
+    this.health?.setStatus('danube.v1.JobService', status)
+  }
+
+  async close(): Promise<void> {
+    const server = this.server
+    if (!server) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown()
+        resolve()
+      }, 2000)
+      server.tryShutdown(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
+  private jobHandlers(grpc: typeof Grpc): Grpc.UntypedServiceImplementation {
+    const unary = <Req>(call: (request: Req) => unknown): Grpc.handleUnaryCall<Req, unknown> => {
+      return (ctx, callback) => {
+        try {
+          const header = ctx.metadata.get('authorization')[0]
+          if (!tokenMatches(bearerToken(typeof header === 'string' ? header : header?.toString()), this.token)) {
+            throw new DanubeError('UNAUTHORIZED', 'missing or wrong bearer token in metadata "authorization"', {httpStatus: 401})
+          }
+          callback(null, call(ctx.request))
+        } catch (error) {
+          callback(toGrpcError(grpc, error, this.logger))
+        }
+      }
+    }
+    return {
+      Trigger: unary((request: {spec?: Record<string, unknown>}) => toProtoJob(this.jobs.trigger(fromProtoSpec(request.spec)))),
+      Get: unary((request: {id?: string}) => toProtoJob(this.jobs.get(request.id ?? ''))),
+      List: unary((request: {state?: string; limit?: number}) => ({
+        jobs: this.jobs.list({state: request.state || undefined, limit: request.limit || undefined}).map((job) => toProtoJob(job)),
+      })),
+      Cancel: unary((request: {id?: string}) => toProtoJob(this.jobs.cancel(request.id ?? ''))),
+    }
+  }
+}
+
+/** proto3 has no "absent" for strings and lists: drop empty values so the spec schema sees what was sent. */
+function fromProtoSpec(spec: Record<string, unknown> | undefined): unknown {
+  if (!spec) return {}
+  const clean = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(clean)
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(
+        Object.entries(value)
+          .filter(([, v]) => v !== '' && v !== undefined && !(Array.isArray(v) && v.length === 0))
+          .map(([k, v]) => [k, clean(v)]),
+      )
+    }
+    return value
+  }
+  const out = clean(spec) as Record<string, unknown>
+  if (out.env && Object.keys(out.env as object).length === 0) delete out.env
+  return out
+}
+
+function toProtoJob(job: Job): Record<string, unknown> {
+  return {
+    id: job.id,
+    name: job.name,
+    state: job.state,
+    reason: job.reason ?? '',
+    executor: job.executor,
+    exitCode: job.exitCode ?? undefined,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt ?? '',
+    finishedAt: job.finishedAt ?? '',
+    spec: job.spec,
+    steps: job.steps.map((step) => ({...step, exitCode: step.exitCode ?? undefined, imageDigest: step.imageDigest ?? '', startedAt: step.startedAt ?? '', finishedAt: step.finishedAt ?? ''})),
+  }
+}
+
+const STATUS_BY_HTTP: Record<number, keyof typeof Grpc.status> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  409: 'FAILED_PRECONDITION',
+  503: 'UNAVAILABLE',
+}
+
+function toGrpcError(grpc: typeof Grpc, error: unknown, logger: Logger): Partial<Grpc.StatusObject> {
+  const danube = error instanceof DanubeError ? error : new DanubeError('INTERNAL', 'internal error; see the agent log', {httpStatus: 500})
+  if (!(error instanceof DanubeError)) logger.error('grpc call failed', {error: (error as Error).message})
+  const metadata = new grpc.Metadata()
+  metadata.set('danube-error-code', danube.code)
+  return {code: grpc.status[STATUS_BY_HTTP[danube.httpStatus] ?? 'INTERNAL'], details: danube.message, metadata}
+}

@@ -1,0 +1,167 @@
+// Owns running admitted jobs: starting queued jobs first-in first-out up to jobs.maxConcurrent,
+// enforcing timeouts, cancelling, recording every step and outcome, and recovering jobs a previous
+// agent left running.
+
+import {EventEmitter} from 'node:events'
+import {mkdirSync} from 'node:fs'
+import path from 'node:path'
+
+import {JobLog, jobLogPath} from '../../lib/jobs/log.js'
+import {type Job, type JobReason} from '../../lib/jobs/model.js'
+import {parseDuration} from '../../lib/duration.js'
+import type {JobStore} from '../../lib/store/jobs.js'
+import type {ExecutionResult, Executor, StopRequest} from '../executors/types.js'
+import type {Logger} from '../logger.js'
+
+export interface JobRunnerOptions {
+  jobs: JobStore
+  executor: Executor
+  stateDir: string
+  maxConcurrent: number
+  killGraceMs: number
+  logMaxBytes: number
+  logger: Logger
+}
+
+interface RunningJob {
+  controller: AbortController
+  done: Promise<void>
+}
+
+export interface JobRunnerEvents {
+  'job-finished': [job: Job]
+  'job-started': [job: Job]
+}
+
+export class JobRunner extends EventEmitter<JobRunnerEvents> {
+  private readonly running = new Map<string, RunningJob>()
+  private stopped = false
+
+  constructor(private readonly options: JobRunnerOptions) {
+    super()
+  }
+
+  /** Ends jobs a previous agent left `running`, or hands them back to the executor that can resume them. */
+  async recoverJobs(): Promise<{lost: string[]; adopted: string[]}> {
+    const {jobs, executor} = this.options
+    const outcome = {lost: [] as string[], adopted: [] as string[]}
+    for (const id of jobs.jobIdsInState('running')) {
+      const job = jobs.getJob(id)
+      const log = this.openLog(id)
+      try {
+        const verdict = await executor.recover(job, log)
+        if (verdict === 'adopted') {
+          outcome.adopted.push(id)
+          this.launch(job, log)
+          continue
+        }
+        log.note('the agent restarted while this job ran; marking it failed (agent-restart)')
+        jobs.finishJob(id, {state: 'failed', reason: 'agent-restart'})
+        outcome.lost.push(id)
+      } finally {
+        if (!this.running.has(id)) log.close()
+      }
+    }
+    return outcome
+  }
+
+  /** Starts queued jobs while there is room. Synchronous, so two calls cannot start the same job. */
+  dispatch(): void {
+    if (this.stopped) return
+    const {jobs, maxConcurrent} = this.options
+    while (this.running.size < maxConcurrent) {
+      const next = jobs.jobIdsInState('queued', maxConcurrent + this.running.size).find((id) => !this.running.has(id))
+      // markRunning re-checks the drain state in the same statement: a drain stops dispatch here.
+      if (!next || !jobs.markRunning(next)) return
+      const job = jobs.getJob(next)
+      this.launch(job, this.openLog(job.id))
+    }
+  }
+
+  /** Cancels a queued job at once, or asks a running job's executor to stop it. False if already finished. */
+  cancel(id: string, reason: JobReason = 'user'): boolean {
+    const running = this.running.get(id)
+    if (running) {
+      if (!running.controller.signal.aborted) running.controller.abort({reason} satisfies StopRequest)
+      return true
+    }
+    const cancelled = this.options.jobs.finishJob(id, {state: 'cancelled', reason}, ['queued', 'deferred'])
+    if (cancelled) this.emit('job-finished', this.options.jobs.getJob(id))
+    return cancelled
+  }
+
+  runningJobs(): string[] {
+    return [...this.running.keys()]
+  }
+
+  /** Resolves when the job is no longer running in this agent. */
+  async waitFor(id: string): Promise<void> {
+    await this.running.get(id)?.done
+  }
+
+  /**
+   * Stops starting jobs, lets running ones finish for up to graceMs, then cancels the rest with
+   * reason agent-shutdown and waits until their processes are gone.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.stopped = true
+    const all = () => Promise.all([...this.running.values()].map((r) => r.done))
+    let timer: NodeJS.Timeout | undefined
+    const graceOver = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), graceMs)
+    })
+    const finished = await Promise.race([all().then(() => 'done' as const), graceOver])
+    clearTimeout(timer)
+    if (finished === 'timeout') {
+      for (const id of this.running.keys()) this.cancel(id, 'agent-shutdown')
+      await all()
+    }
+  }
+
+  private launch(job: Job, log: JobLog): void {
+    const {jobs, executor, logger} = this.options
+    const controller = new AbortController()
+    const timeoutMs = parseDuration(job.spec.timeout, 'timeout')
+    const startedMs = job.startedAt ? Date.parse(job.startedAt) : Date.now()
+    const timer = setTimeout(() => controller.abort({reason: 'timeout'} satisfies StopRequest), Math.max(0, startedMs + timeoutMs - Date.now()))
+    const artifactsDir = path.join(this.options.stateDir, 'artifacts', job.id)
+    mkdirSync(artifactsDir, {recursive: true, mode: 0o700})
+    logger.info('job started', {jobId: job.id, name: job.name, executor: executor.name})
+    this.emit('job-started', job)
+    const done = executor
+      .run({
+        job,
+        workDir: path.join(this.options.stateDir, 'work', job.id),
+        artifactsDir,
+        log,
+        signal: controller.signal,
+        killGraceMs: this.options.killGraceMs,
+        setHandle: (handle) => jobs.setExecutorHandle(job.id, handle),
+        stepStarted: (index) => jobs.startStep(job.id, index),
+        stepFinished: (index, state, exitCode, digest) => jobs.finishStep(job.id, index, state, exitCode, digest ?? null),
+      })
+      .catch((error: unknown): ExecutionResult => {
+        log.note(`executor error: ${(error as Error).message}`)
+        logger.error('executor error', {jobId: job.id, error: (error as Error).message})
+        return {state: 'failed', reason: 'executor-error', exitCode: null}
+      })
+      .then((result) => {
+        clearTimeout(timer)
+        if (result.reason === 'timeout') log.note(`timed out after ${job.spec.timeout}`)
+        log.note(`job ${result.state}${result.reason ? ` (${result.reason})` : ''}`)
+        log.close()
+        jobs.finishJob(job.id, result)
+        this.running.delete(job.id)
+        const finished = jobs.getJob(job.id)
+        logger.info('job finished', {jobId: job.id, state: finished.state, reason: finished.reason})
+        this.emit('job-finished', finished)
+        this.dispatch()
+      })
+    this.running.set(job.id, {controller, done})
+  }
+
+  private openLog(id: string): JobLog {
+    return new JobLog(jobLogPath(this.options.stateDir, id), this.options.logMaxBytes)
+  }
+}
+

@@ -1,0 +1,34 @@
+// The one table of every command's exit statuses. Help text and man pages are generated from it, and
+// commands exit only with statuses listed here.
+
+export type ExitCodeTable = Readonly<Record<number, string>>
+
+const COMMON = {1: 'error (the message says what failed and how to fix it)', 2: 'usage error: unknown flag, bad value, invalid configuration or job spec'}
+
+export const EXIT_CODES: Readonly<Record<string, ExitCodeTable>> = {
+  agent: {0: 'stopped cleanly after SIGTERM or SIGINT', ...COMMON},
+  status: {0: 'status printed (the agent may be running or down)', ...COMMON},
+  'config show': {0: 'configuration printed', ...COMMON},
+  'job run': {
+    0: 'job admitted; with --wait, job succeeded',
+    ...COMMON,
+    1: 'error; with --wait, the job failed or was cancelled',
+    75: 'the agent is draining and did not admit the job (retry after the drain)',
+  },
+  'job list': {0: 'jobs printed', ...COMMON},
+  'job show': {0: 'job printed', ...COMMON, 1: 'error, or no job with that id'},
+  'job logs': {0: 'log printed', ...COMMON, 1: 'error, or no job with that id'},
+  'job cancel': {0: 'cancel requested (queued jobs are cancelled at once)', ...COMMON, 1: 'error, no job with that id, or the job already finished'},
+}
+
+export function exitCodesFor(id: string): ExitCodeTable {
+  const table = EXIT_CODES[id]
+  if (!table) throw new Error(`BUG: no exit-code table for command "${id}"`)
+  return table
+}
+
+/** The EXIT STATUS section appended to a command's description (and so to --help). */
+export function describeExitCodes(id: string): string {
+  const lines = Object.entries(exitCodesFor(id)).map(([code, meaning]) => `  ${code.padStart(3)}  ${meaning}`)
+  return `EXIT STATUS\n${lines.join('\n')}`
+}

@@ -1,0 +1,29 @@
+// Owns terminal rendering helpers for commands: colour only on a TTY without NO_COLOR, aligned tables,
+// relative times.
+
+import {Chalk, type ChalkInstance} from 'chalk'
+
+export function colors(stream: NodeJS.WriteStream = process.stdout): ChalkInstance {
+  const enabled = Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb'
+  return new Chalk({level: enabled ? 1 : 0})
+}
+
+export function table(rows: string[][]): string {
+  const widths: number[] = []
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell))))
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visibleLength(cell)))).join('  ')).join('\n')
+}
+
+function visibleLength(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  return text.replaceAll(/\u001B\[[0-9;]*m/g, '').length
+}
+
+export function ago(iso: string | null, now = new Date()): string {
+  if (!iso) return '-'
+  const seconds = Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 1000))
+  if (seconds < 60) return `${seconds}s ago`
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h ago`
+  return `${Math.floor(seconds / 86_400)}d ago`
+}

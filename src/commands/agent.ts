@@ -1,0 +1,35 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../cli/base-command.js'
+import {describeExitCodes} from '../cli/exit-codes.js'
+
+export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
+  static override summary = 'Run the Danube agent in the foreground'
+  static override description = `Runs jobs, serves the HTTP API and gRPC, and records a heartbeat. systemd runs it this way; SIGTERM or SIGINT stops admitting jobs, gives running jobs shutdownGracePeriod to finish, cancels the rest and exits 0.
+
+${describeExitCodes('agent')}`
+
+  static override enableJsonFlag = false
+
+  static override examples = ['<%= config.bin %> agent', '<%= config.bin %> agent --http-addr 127.0.0.1:7480 --grpc-addr 127.0.0.1:7481']
+
+  static override flags = {
+    'http-addr': Flags.string({description: 'HTTP listen address (host:port) [config http.addr, env DANUBE_HTTP_ADDR]'}),
+    'grpc-addr': Flags.string({description: 'gRPC listen address (host:port) [config grpc.addr, env DANUBE_GRPC_ADDR]'}),
+  }
+
+  async run(): Promise<void> {
+    const {config} = this.loadConfig({'http.addr': this.flags['http-addr'], 'grpc.addr': this.flags['grpc-addr']})
+    const {Agent} = await import('../agent/agent.js')
+    const agent = new Agent({config, version: this.config.version})
+    await agent.start()
+    await new Promise<void>((resolve) => {
+      const stop = (signal: NodeJS.Signals) => {
+        process.stderr.write(`received ${signal}: stopping (jobs get ${config.shutdownGracePeriod} to finish)\n`)
+        void agent.stop().then(resolve)
+      }
+      process.once('SIGTERM', stop)
+      process.once('SIGINT', stop)
+    })
+  }
+}
