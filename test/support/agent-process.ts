@@ -1,0 +1,128 @@
+// Starts real `danube agent` processes (bin/run.js, built dist/) on ephemeral loopback ports with a
+// temporary state directory, for integration and end-to-end tests.
+
+import {type ChildProcess, spawn} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const BIN = path.join(REPO_ROOT, 'bin/run.js')
+
+export interface AgentProcess {
+  child: ChildProcess
+  stateDir: string
+  httpAddr: string
+  grpcAddr: string
+  baseUrl: string
+  token: string
+  /** Everything the agent wrote to stderr so far (its structured log). */
+  logs(): string
+  /** Sends a signal and waits for the process to exit; resolves with its exit code (or signal). */
+  stop(signal?: NodeJS.Signals): Promise<number | NodeJS.Signals>
+  /** Fetch against the agent with the token. */
+  api(pathname: string, init?: RequestInit): Promise<Response>
+}
+
+export function makeStateDir(prefix = 'danube-test-'): string {
+  return mkdtempSync(path.join(tmpdir(), prefix))
+}
+
+/** The environment every test process gets: its own state dir, no Kubernetes, no host config file. */
+export function testEnv(stateDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    DANUBE_HOME: stateDir,
+    DANUBE_CONFIG: '',
+    DANUBE_KUBERNETES_ENABLED: 'false',
+    NO_COLOR: '1',
+    ...extra,
+  }
+}
+
+export async function startAgent(options: {stateDir?: string; env?: NodeJS.ProcessEnv; args?: string[]} = {}): Promise<AgentProcess> {
+  const stateDir = options.stateDir ?? makeStateDir()
+  const child = spawn(process.execPath, [BIN, 'agent', '--http-addr', '127.0.0.1:0', '--grpc-addr', '127.0.0.1:0', ...(options.args ?? [])], {
+    env: testEnv(stateDir, options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  let stdout = ''
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal!)))
+  const started = await new Promise<{httpAddr: string; grpcAddr: string}>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`agent did not start within 20s:\n${stderr}${stdout}`)), 20_000)
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+      for (const line of stderr.split('\n')) {
+        if (!line.includes('"agent started"')) continue
+        const entry = JSON.parse(line) as {httpAddr: string; grpcAddr: string}
+        clearTimeout(timer)
+        resolve(entry)
+      }
+    })
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`agent exited (${code}) before it started:\n${stderr}${stdout}`))
+    })
+  })
+  const token = readFileSync(path.join(stateDir, 'agent.token'), 'utf8').trim()
+  const baseUrl = `http://${started.httpAddr}`
+  return {
+    child,
+    stateDir,
+    ...started,
+    baseUrl,
+    token,
+    logs: () => stderr,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+    api(pathname, init = {}) {
+      return fetch(`${baseUrl}${pathname}`, {...init, headers: {Authorization: `Bearer ${token}`, ...(init.body ? {'Content-Type': 'application/json'} : {}), ...init.headers}})
+    },
+  }
+}
+
+export interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs `danube <args>` through bin/run.js as an operator would. */
+export function runCli(args: string[], options: {stateDir: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {env: testEnv(options.stateDir, options.env), stdio: ['pipe', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`danube ${args.join(' ')} did not finish in time:\n${stdout}\n${stderr}`))
+    }, options.timeoutMs ?? 20_000)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve({code: code ?? -1, stdout, stderr})
+    })
+    child.stdin.end(options.input ?? '')
+  })
+}
+
+export function removeStateDir(stateDir: string): void {
+  rmSync(stateDir, {recursive: true, force: true})
+}
+
+/** Polls until fn returns a truthy value (for conditions the test cannot await directly). */
+export async function waitFor<T>(fn: () => T | Promise<T>, {timeoutMs = 10_000, intervalMs = 50, what = 'condition'} = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await fn()
+    if (value) return value as NonNullable<T>
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}
