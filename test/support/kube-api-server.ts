@@ -390,6 +390,11 @@ export class KubeApiServer {
     return count
   }
 
+  /** Requests held open by a `hang` fault that the client has not given up on yet. */
+  get hangingRequests(): number {
+    return this.hanging.size
+  }
+
   get openWatches(): number {
     return this.watchers.size
   }
