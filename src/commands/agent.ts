@@ -24,12 +24,16 @@ ${describeExitCodes('agent')}`
     const agent = new Agent({config, version: this.config.version})
     await agent.start()
     await new Promise<void>((resolve) => {
+      let stopping = false
+      // A second signal while stopping must not kill the agent mid-cleanup (jobs' process groups would leak).
       const stop = (signal: NodeJS.Signals) => {
-        process.stderr.write(`received ${signal}: stopping (jobs get ${config.shutdownGracePeriod} to finish)\n`)
+        process.stderr.write(stopping ? `received ${signal}: already stopping\n` : `received ${signal}: stopping (jobs get ${config.shutdownGracePeriod} to finish)\n`)
+        if (stopping) return
+        stopping = true
         void agent.stop().then(resolve)
       }
-      process.once('SIGTERM', stop)
-      process.once('SIGINT', stop)
+      process.on('SIGTERM', stop)
+      process.on('SIGINT', stop)
     })
   }
 }

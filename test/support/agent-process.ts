@@ -93,9 +93,9 @@ export interface CliResult {
 }
 
 /** Runs `danube <args>` through bin/run.js as an operator would. */
-export function runCli(args: string[], options: {stateDir: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number}): Promise<CliResult> {
+export function runCli(args: string[], options: {stateDir: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; uid?: number}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {env: testEnv(options.stateDir, options.env), stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [BIN, ...args], {env: testEnv(options.stateDir, options.env), stdio: ['pipe', 'pipe', 'pipe'], uid: options.uid, gid: options.uid})
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))

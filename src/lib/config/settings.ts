@@ -75,7 +75,7 @@ export function settingSchema(setting: Setting): z.ZodType {
       return z.string().min(1)
     }
     case 'duration': {
-      return z.string().refine((value) => {
+      return z.string({error: `expected ${DURATION_FORM}`}).refine((value) => {
         try {
           parseDuration(value)
           return true
@@ -85,10 +85,10 @@ export function settingSchema(setting: Setting): z.ZodType {
       }, `expected ${DURATION_FORM}`)
     }
     case 'int': {
-      return z.number().int().min(setting.min ?? 0).max(setting.max ?? Number.MAX_SAFE_INTEGER)
+      return z.number({error: 'expected a whole number'}).int().min(setting.min ?? 0).max(setting.max ?? Number.MAX_SAFE_INTEGER)
     }
     case 'bool': {
-      return z.boolean()
+      return z.boolean({error: 'expected true or false'})
     }
     case 'addr': {
       return z.string().regex(ADDR, 'expected host:port, such as 127.0.0.1:7480')

@@ -1,7 +1,7 @@
 // Owns the SQLite database: opening it (WAL, busy_timeout, foreign keys), migrating it, and every query.
 // All reads and writes pass through Store.run/get/all/immediate so one place can time them.
 
-import {mkdirSync} from 'node:fs'
+import {existsSync, mkdirSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import path from 'node:path'
 
@@ -52,6 +52,12 @@ export class Store {
   }
 
   static open(file: string, options: OpenStoreOptions = {}): Store {
+    if (!options.create && !existsSync(file)) {
+      throw new DanubeError('NO_DATABASE', `no danube database at ${file}`, {
+        hint: 'start the agent once (danube agent), or point DANUBE_HOME at its state directory',
+        httpStatus: 503,
+      })
+    }
     const Database = require('better-sqlite3') as typeof BetterSqlite3
     let db: BetterSqlite3.Database
     try {
@@ -157,15 +163,6 @@ export function ensureStateDir(stateDir: string): void {
 function openError(file: string, error: unknown): Error {
   if (error instanceof DanubeError) return error
   const code = (error as {code?: string}).code
-  if (code === 'SQLITE_CANTOPEN' && !(error as Error).message.includes('directory')) {
-    const missing = (error as Error).message.includes('does not exist')
-    if (missing) {
-      return new DanubeError('NO_DATABASE', `no danube database at ${file}`, {
-        hint: 'start the agent once (danube agent), or point DANUBE_HOME at its state directory',
-        httpStatus: 503,
-      })
-    }
-  }
   if (code === 'SQLITE_NOTADB') {
     return new DanubeError('DATABASE_INVALID', `${file} is not a SQLite database`, {
       hint: 'move the file aside (or restore a backup) and start the agent again',

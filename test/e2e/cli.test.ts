@@ -1,0 +1,166 @@
+// The CLI as an operator runs it: bin/run.js in a child process, exit codes, stdout and stderr.
+import {chmodSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent} from '../support/agent-process.js'
+
+const twoStep = 'name: e2e\nsteps:\n  - name: build\n    run: echo building\n  - name: package\n    run: echo hi > "$DANUBE_OUTPUT_DIR/out.txt"\n'
+
+describe('with the agent running', () => {
+  let agent: AgentProcess
+  let specFile: string
+  beforeAll(async () => {
+    agent = await startAgent()
+    specFile = path.join(agent.stateDir, 'job.yaml')
+    writeFileSync(specFile, twoStep)
+  })
+  afterAll(async () => {
+    await agent.stop('SIGKILL')
+    removeStateDir(agent.stateDir)
+  })
+
+  it('job run --wait --json prints exactly one JSON document and exits 0 when the job succeeds', async () => {
+    const result = await runCli(['job', 'run', '--file', specFile, '--wait', '--json'], {stateDir: agent.stateDir})
+    expect(result.code).toBe(0)
+    const job = JSON.parse(result.stdout) as {id: string; state: string}
+    expect(job.state).toBe('succeeded')
+    expect(readFileSync(path.join(agent.stateDir, 'artifacts', job.id, 'out.txt'), 'utf8')).toBe('hi\n')
+
+    const shown = await runCli(['job', 'show', job.id, '--json'], {stateDir: agent.stateDir})
+    expect(JSON.parse(shown.stdout)).toMatchObject({id: job.id, state: 'succeeded', steps: [{name: 'build'}, {name: 'package'}]})
+    const logs = await runCli(['job', 'logs', job.id], {stateDir: agent.stateDir})
+    expect(logs.stdout).toContain('building')
+    const list = await runCli(['job', 'list', '--state', 'succeeded', '--json'], {stateDir: agent.stateDir})
+    expect((JSON.parse(list.stdout) as {jobs: {id: string}[]}).jobs.map((j) => j.id)).toContain(job.id)
+  })
+
+  it('job run reads the spec from standard input and exits 1 under --wait when the job fails', async () => {
+    const result = await runCli(['job', 'run', '--file', '-', '--wait'], {stateDir: agent.stateDir, input: '{"name": "fails", "steps": [{"run": "exit 4"}]}'})
+    expect(result.code).toBe(1)
+    expect(result.stdout).toMatch(/job [0-9a-f-]+ failed \(exit-code\)/)
+  })
+
+  it('job logs --follow prints until the job ends', async () => {
+    const started = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: agent.stateDir, input: 'name: slow\nsteps:\n  - run: echo one; sleep 0.6; echo two\n'})
+    const {id} = JSON.parse(started.stdout) as {id: string}
+    const followed = await runCli(['job', 'logs', id, '--follow'], {stateDir: agent.stateDir})
+    expect(followed.code).toBe(0)
+    expect(followed.stdout).toMatch(/one\n[\s\S]*two\n[\s\S]*job succeeded/)
+  })
+
+  it('job cancel cancels a running job', async () => {
+    const started = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: agent.stateDir, input: 'name: long\nsteps:\n  - run: sleep 60\n'})
+    const {id} = JSON.parse(started.stdout) as {id: string}
+    const cancelled = await runCli(['job', 'cancel', id], {stateDir: agent.stateDir})
+    expect(cancelled.code).toBe(0)
+    const again = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: agent.stateDir, input: 'name: x\nsteps: [{run: "true"}]\n'})
+    expect(again.code).toBe(0)
+  })
+
+  it('status --json reports the running agent', async () => {
+    const result = await runCli(['status', '--json'], {stateDir: agent.stateDir})
+    const status = JSON.parse(result.stdout) as {agent: {state: string; pid: number; httpAddr: string}; drain: {state: string}}
+    expect(status.agent).toMatchObject({state: 'running', pid: agent.child.pid, httpAddr: agent.httpAddr})
+    expect(status.drain.state).toBe('active')
+  })
+
+  it('refuses a malformed spec with exit 2 and one line, and admits nothing', async () => {
+    const before = JSON.parse((await runCli(['job', 'list', '--json', '--limit', '1000'], {stateDir: agent.stateDir})).stdout).jobs.length
+    const result = await runCli(['job', 'run', '--file', '-'], {stateDir: agent.stateDir, input: 'name: x\nsteps:\n  - run: [unclosed\n'})
+    expect(result.code).toBe(2)
+    expect(result.stderr.split('\n')[0]).toMatch(/^danube: standard input is not valid YAML or JSON/)
+    const unknown = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: agent.stateDir, input: 'name: x\nsteps: [{run: "true"}]\ntimeout: 10\n'})
+    expect(unknown.code).toBe(2)
+    expect(JSON.parse(unknown.stdout)).toMatchObject({error: {code: 'INVALID_SPEC', exitCode: 2}})
+    const after = JSON.parse((await runCli(['job', 'list', '--json', '--limit', '1000'], {stateDir: agent.stateDir})).stdout).jobs.length
+    expect(after).toBe(before)
+  })
+
+  it('says which job id is unknown, exit 1', async () => {
+    const result = await runCli(['job', 'show', 'no-such-job'], {stateDir: agent.stateDir})
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('no job with id no-such-job')
+  })
+})
+
+describe('with the agent down', () => {
+  const stateDir = makeStateDir()
+  afterAll(() => removeStateDir(stateDir))
+
+  it('status works and reports the agent down', async () => {
+    const result = await runCli(['status', '--json'], {stateDir})
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({agent: {state: 'down'}, jobs: {queued: 0}})
+  })
+
+  it('job run says the agent is not reachable, exit 1', async () => {
+    writeFileSync(path.join(stateDir, 'agent.token'), 'x'.repeat(64))
+    const result = await runCli(['job', 'run', '--file', '-'], {stateDir, input: twoStep, env: {DANUBE_HTTP_ADDR: '127.0.0.1:9'}})
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/the agent is not reachable at 127.0.0.1:9/)
+  })
+
+  it('job list says there is no database yet and how to create it', async () => {
+    const result = await runCli(['job', 'list'], {stateDir})
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/no danube database at .*danube.db\nhint: start the agent once/)
+  })
+
+  it('refuses a database file that is not SQLite, without changing it', async () => {
+    const dir = makeStateDir()
+    const db = path.join(dir, 'danube.db')
+    writeFileSync(db, 'not sqlite '.repeat(1000))
+    const before = statSync(db).mtimeMs
+    const list = await runCli(['job', 'list'], {stateDir: dir})
+    expect(list.code).toBe(1)
+    expect(list.stderr).toContain(`${db} is not a SQLite database`)
+    const agent = await runCli(['agent', '--http-addr', '127.0.0.1:0', '--grpc-addr', '127.0.0.1:0'], {stateDir: dir})
+    expect(agent.code).toBe(1)
+    expect(agent.stderr).toContain('is not a SQLite database')
+    expect(statSync(db).mtimeMs).toBe(before)
+    removeStateDir(dir)
+  })
+
+  it('refuses a state directory it cannot write, naming it', async () => {
+    const parent = makeStateDir()
+    chmodSync(parent, 0o755)
+    const locked = path.join(parent, 'locked')
+    mkdirSync(locked, {mode: 0o555})
+    const stateDir = path.join(locked, 'state')
+    // Root ignores permission bits, so as root the agent runs as nobody (uid 65534) here.
+    const asNobody = process.getuid?.() === 0
+    const result = await runCli(['agent', '--http-addr', '127.0.0.1:0', '--grpc-addr', '127.0.0.1:0'], {stateDir, uid: asNobody ? 65_534 : undefined, env: {HOME: parent}})
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(new RegExp(`cannot create state directory ${stateDir}: EACCES`))
+    removeStateDir(parent)
+  })
+
+  it('refuses a config file with an unknown key, exit 2, naming key and file', async () => {
+    const file = path.join(stateDir, 'config.yaml')
+    writeFileSync(file, 'jobs:\n  maxconcurrent: 3\n')
+    const result = await runCli(['config', 'show', '--config', file], {stateDir})
+    expect(result.code).toBe(2)
+    expect(result.stderr.split('\n')[0]).toBe(`danube: unknown key "jobs.maxconcurrent" in ${file}`)
+  })
+
+  it('config show --json gives every key with its source', async () => {
+    const result = await runCli(['config', 'show', '--json'], {stateDir, env: {DANUBE_JOBS_MAX_CONCURRENT: '3'}})
+    const shown = JSON.parse(result.stdout) as {settings: {key: string; value: unknown; source: string; env: string}[]}
+    expect(shown.settings.find((s) => s.key === 'jobs.maxConcurrent')).toEqual({key: 'jobs.maxConcurrent', value: 3, source: 'env', env: 'DANUBE_JOBS_MAX_CONCURRENT'})
+    expect(shown.settings.find((s) => s.key === 'stateDir')).toMatchObject({value: stateDir, source: 'env', env: 'DANUBE_HOME'})
+  })
+
+  it('help lists each command with its exit statuses', async () => {
+    const result = await runCli(['job', 'run', '--help'], {stateDir})
+    expect(result.stdout).toContain('EXIT STATUS')
+    expect(result.stdout).toMatch(/75 +the agent is draining/)
+  })
+
+  it('an unknown flag is a usage error, exit 2', async () => {
+    const result = await runCli(['status', '--bogus'], {stateDir})
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/Nonexistent flag: --bogus/)
+  })
+})

@@ -1,0 +1,54 @@
+// @kubernetes/client-node costs ~0.4 s to load, so commands that never touch Kubernetes must not load it:
+// src/lib/kube/index.ts and what it imports statically may only `import type` from it; ./client.js (which loads the
+// client) may only be reached through a dynamic import().
+
+import {readdirSync, readFileSync} from 'node:fs'
+import path from 'node:path'
+import {describe, expect, it} from 'vitest'
+
+const dir = path.resolve(import.meta.dirname, '../../../../src/lib/kube')
+
+/** Static (non-type) import/export specifiers of a module. */
+function valueImports(source: string): string[] {
+  const specifiers: string[] = []
+  for (const match of source.matchAll(/^\s*(import|export)\s+(type\s+)?([^'";]*?)\s*from\s*['"]([^'"]+)['"]/gm)) {
+    const [, , typeOnly, clause, specifier] = match
+    if (typeOnly) continue
+    // `import {type A, type B} from` is type-only too under verbatimModuleSyntax.
+    const names = clause!.replace(/[{}]/g, '').split(',').map((name) => name.trim()).filter(Boolean)
+    if (clause!.startsWith('{') && names.length > 0 && names.every((name) => name.startsWith('type '))) continue
+    specifiers.push(specifier!)
+  }
+  for (const match of source.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm)) specifiers.push(match[1]!)
+  return specifiers
+}
+
+function staticGraph(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen
+  seen.add(file)
+  for (const specifier of valueImports(readFileSync(file, 'utf8'))) {
+    if (specifier.startsWith('.')) staticGraph(path.resolve(path.dirname(file), specifier.replace(/\.js$/, '.ts')), seen)
+    else seen.add(specifier)
+  }
+  return seen
+}
+
+describe('lazy loading of @kubernetes/client-node', () => {
+  it('the static import graph of src/lib/kube/index.ts does not contain the client', () => {
+    const graph = staticGraph(path.join(dir, 'index.ts'))
+    expect([...graph].filter((entry) => entry.includes('@kubernetes/client-node') || entry.endsWith('client.ts'))).toEqual([])
+    expect(graph.has(path.join(dir, 'errors.ts'))).toBe(true)
+  })
+
+  it('only client.ts imports @kubernetes/client-node as a value, and index.ts reaches it through import()', () => {
+    const loaders = readdirSync(dir).filter((file) => file.endsWith('.ts') && valueImports(readFileSync(path.join(dir, file), 'utf8')).includes('@kubernetes/client-node'))
+    expect(loaders).toEqual(['client.ts'])
+    expect(readFileSync(path.join(dir, 'index.ts'), 'utf8')).toMatch(/await import\('\.\/client\.js'\)/)
+  })
+
+  it('the scanner sees a value import when there is one', () => {
+    expect(valueImports("import {KubeConfig} from '@kubernetes/client-node'")).toEqual(['@kubernetes/client-node'])
+    expect(valueImports("import type {V1Job} from '@kubernetes/client-node'")).toEqual([])
+    expect(valueImports("import {type V1Job, KubeConfig} from '@kubernetes/client-node'")).toEqual(['@kubernetes/client-node'])
+  })
+})
