@@ -2,6 +2,8 @@
 // no load); when it does not answer, run the same checks in this process and add agent:heartbeat as fail
 // with the heartbeat's age. Either way the result is one readiness document of the same shape.
 
+import {get} from 'node:http'
+
 import {type AgentClient, agentClientFor} from '../../lib/agent-client.js'
 import type {Clock} from '../../lib/clock.js'
 import type {DanubeConfig} from '../../lib/config/index.js'
@@ -9,6 +11,7 @@ import {parseDuration} from '../../lib/duration.js'
 import {DanubeError} from '../../lib/errors.js'
 import {AgentRowStore} from '../../lib/store/agent-row.js'
 import {Store} from '../../lib/store/index.js'
+import {readToken} from '../../lib/token.js'
 import {describeError} from './engine.js'
 import {createHealthEngine} from './index.js'
 import {type CheckResult, type HealthCheck, type HealthDocument, KNOWN_CHECK_KEYS, worst} from './types.js'
@@ -49,7 +52,7 @@ export async function probeHealth(options: HealthProbeOptions): Promise<HealthRe
   let agentError: string
   try {
     client = await agentClientFor(options.config, agentTimeoutMs)
-    const document = await askAgent(client, exclude)
+    const document = await askAgent(client, options.config.auth.tokenFile, exclude, agentTimeoutMs)
     if (!exclude.includes(HEARTBEAT_KEY)) {
       document.checks[HEARTBEAT_KEY] = [heartbeatResult(options, `the agent answered at ${addrOf(client)}`)]
     }
@@ -62,26 +65,45 @@ export async function probeHealth(options: HealthProbeOptions): Promise<HealthRe
   return {document: await runLocally(options, exclude, agentAddr, agentError), source: 'local', agentAddr, agentError}
 }
 
-async function askAgent(client: AgentClient, exclude: readonly string[]): Promise<HealthDocument> {
+/**
+ * GET /health/ready?verbose with node:http rather than fetch: loading fetch (undici) costs more than the
+ * whole request, and this runs from cron. Without a readable token the agent still answers, without output.
+ */
+async function askAgent(client: AgentClient, tokenFile: string, exclude: readonly string[], timeoutMs: number): Promise<HealthDocument> {
   const query = new URLSearchParams([['verbose', ''], ...exclude.map((key): [string, string] => ['exclude', key])])
-  let response: Response
+  let token: string | undefined
   try {
-    response = await client.fetch('GET', `/health/ready?${query.toString()}`)
-  } catch (error) {
-    // No readable token (another user than the agent's): statuses without output still tell the truth.
-    if (!(error instanceof DanubeError) || error.code !== 'TOKEN_UNREADABLE') throw error
-    response = await client.fetch('GET', `/health/ready?${query.toString()}`, undefined, {auth: false})
+    token = readToken(tokenFile)
+  } catch {
+    token = undefined
   }
-  const text = await response.text()
+  const {status, text} = await httpGet(`${client.baseUrl}/health/ready?${query.toString()}`, token, timeoutMs)
   let body: unknown
   try {
     body = JSON.parse(text)
   } catch {
-    throw new DanubeError('AGENT_BAD_ANSWER', `the agent answered HTTP ${response.status} with a body that is not JSON`)
+    throw new DanubeError('AGENT_BAD_ANSWER', `the agent answered HTTP ${status} with a body that is not JSON`)
   }
   if (isHealthDocument(body)) return body
   const error = (body as {error?: {code?: string; message?: string}}).error
-  throw new DanubeError(error?.code ?? 'AGENT_BAD_ANSWER', error?.message ?? `the agent answered HTTP ${response.status} without a health document`, {exitCode: 3})
+  throw new DanubeError(error?.code ?? 'AGENT_BAD_ANSWER', error?.message ?? `the agent answered HTTP ${status} without a health document`, {exitCode: 3})
+}
+
+function httpGet(url: string, token: string | undefined, timeoutMs: number): Promise<{status: number; text: string}> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, {headers: {Accept: 'application/health+json', ...(token ? {Authorization: `Bearer ${token}`} : {})}, timeout: timeoutMs}, (response) => {
+      const chunks: Buffer[] = []
+      response.on('data', (chunk: Buffer) => chunks.push(chunk))
+      response.on('end', () => resolve({status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8')}))
+      response.on('error', reject)
+    })
+    const address = url.replace(/^http:\/\/([^/]+).*$/, '$1')
+    request.on('timeout', () => request.destroy(new DanubeError('AGENT_TIMEOUT', `the agent at ${address} did not answer within ${timeoutMs} ms`)))
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      if (error instanceof DanubeError) reject(error)
+      else reject(new DanubeError('AGENT_DOWN', `the agent is not reachable at ${address} (${error.code ?? error.message})`))
+    })
+  })
 }
 
 function isHealthDocument(value: unknown): value is HealthDocument {

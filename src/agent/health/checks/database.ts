@@ -3,6 +3,7 @@
 // here would stall the event loop). It never creates the database, and a schema version other than the
 // one this code was built for is a failure.
 
+import {existsSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import path from 'node:path'
 
@@ -37,6 +38,8 @@ export function probeDatabase(file: string, options: {busyTimeoutMs: number; war
   const Database = require('better-sqlite3') as typeof BetterSqlite3
   let db: BetterSqlite3.Database | undefined
   try {
+    // Never create it: a probe that creates an empty database hides the real problem.
+    if (!existsSync(file)) return {status: 'fail', observedValue: elapsed(), observedUnit: 'ms', output: `no database at ${file} (start the agent once to create it)`}
     db = new Database(file, {fileMustExist: true, timeout: options.busyTimeoutMs})
     const version = db.pragma('user_version', {simple: true}) as number
     if (version !== SCHEMA_VERSION) {
