@@ -90,6 +90,10 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
     return cancelled
   }
 
+  isRunning(id: string): boolean {
+    return this.running.has(id)
+  }
+
   runningJobs(): string[] {
     return [...this.running.keys()]
   }

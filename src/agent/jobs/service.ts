@@ -34,7 +34,8 @@ export class JobService {
     const spec = validateJobSpec(input)
     const job = this.jobs.admitJob(spec, this.executorName)
     this.runner.dispatch()
-    return this.jobs.getJob(job.id)
+    // Re-read only if dispatch started it; otherwise the admitted row is current.
+    return this.runner.isRunning(job.id) ? this.jobs.getJob(job.id) : job
   }
 
   get(id: string): Job {

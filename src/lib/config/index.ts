@@ -2,13 +2,14 @@
 // each value validated against its setting and remembered with where it came from.
 
 import {accessSync, constants, existsSync, readFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
 import path from 'node:path'
 
-import {parse as parseYaml, YAMLParseError} from 'yaml'
+import type * as Yaml from 'yaml'
 
 import {DanubeError, EXIT_USAGE} from '../errors.js'
-import {envName, fromText, type Setting, SETTINGS, SETTINGS_BY_KEY, settingSchema} from './settings.js'
+import {checkSetting, envName, fromText, type Setting, SETTINGS, SETTINGS_BY_KEY} from './settings.js'
 
 export {envName, SETTINGS} from './settings.js'
 
@@ -145,11 +146,13 @@ function readConfigFile(file: string): Record<string, unknown> {
       hint: 'pass an existing YAML file with --config or DANUBE_CONFIG',
     })
   }
+  // Loaded only when there is a file to parse: commands without one skip its import cost.
+  const yaml = createRequire(import.meta.url)('yaml') as typeof Yaml
   let document: unknown
   try {
-    document = parseYaml(text) ?? {}
+    document = yaml.parse(text) ?? {}
   } catch (error) {
-    const line = error instanceof YAMLParseError ? ` at line ${error.linePos?.[0]?.line}` : ''
+    const line = error instanceof yaml.YAMLParseError ? ` at line ${error.linePos?.[0]?.line}` : ''
     throw new DanubeError('CONFIG_INVALID', `config file ${file} is not valid YAML${line}: ${(error as Error).message.split('\n')[0]}`, {exitCode: EXIT_USAGE})
   }
   if (!isPlainObject(document)) {
@@ -180,9 +183,8 @@ function flatten(object: Record<string, unknown>, prefix: string, out: Record<st
 }
 
 function validate(setting: Setting, value: unknown, where: string): void {
-  const result = settingSchema(setting).safeParse(value)
-  if (!result.success) {
-    const expected = result.error.issues[0]?.message ?? 'invalid value'
+  const expected = checkSetting(setting, value)
+  if (expected !== undefined) {
     throw new DanubeError('CONFIG_INVALID', `invalid value ${JSON.stringify(value)} for "${setting.key}" ${where}: ${expected}`, {exitCode: EXIT_USAGE})
   }
 }

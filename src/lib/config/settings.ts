@@ -2,8 +2,6 @@
 // secret. One table so that the config file, `DANUBE_*` variables, flags and `danube config show` can
 // never disagree on a name.
 
-import {z} from 'zod'
-
 import {DURATION_FORM, parseDuration} from '../duration.js'
 
 export type SettingKind = 'string' | 'duration' | 'int' | 'bool' | 'addr' | 'enum'
@@ -68,33 +66,42 @@ export function envName(key: string): string {
 
 const ADDR = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/
 
-/** The zod schema of one key's value, as it must appear in the config file. */
-export function settingSchema(setting: Setting): z.ZodType {
+/**
+ * Checks one key's value as it must appear in the config file; returns what was expected, or undefined.
+ * By hand rather than with zod: every key is a scalar, and this module is on the start-up path of every
+ * command, where importing zod alone costs about 40 ms (a fifth of the cron budget of `danube health`).
+ * Job specs, which are nested documents, are validated with zod in src/lib/jobs/spec.ts.
+ */
+export function checkSetting(setting: Setting, value: unknown): string | undefined {
   switch (setting.kind) {
     case 'string': {
-      return z.string().min(1)
+      return typeof value === 'string' && value.length > 0 ? undefined : 'expected a non-empty string'
     }
     case 'duration': {
-      return z.string({error: `expected ${DURATION_FORM}`}).refine((value) => {
-        try {
-          parseDuration(value)
-          return true
-        } catch {
-          return false
-        }
-      }, `expected ${DURATION_FORM}`)
+      if (typeof value !== 'string') return `expected ${DURATION_FORM}`
+      try {
+        parseDuration(value)
+        return undefined
+      } catch (error) {
+        return (error as Error).message.replace(/^[^:]*: /, '')
+      }
     }
     case 'int': {
-      return z.number({error: 'expected a whole number'}).int().min(setting.min ?? 0).max(setting.max ?? Number.MAX_SAFE_INTEGER)
+      if (typeof value !== 'number' || !Number.isInteger(value)) return 'expected a whole number'
+      const min = setting.min ?? 0
+      const max = setting.max ?? Number.MAX_SAFE_INTEGER
+      return value >= min && value <= max ? undefined : `expected a whole number from ${min} to ${max}`
     }
     case 'bool': {
-      return z.boolean({error: 'expected true or false'})
+      return typeof value === 'boolean' ? undefined : 'expected true or false'
     }
     case 'addr': {
-      return z.string().regex(ADDR, 'expected host:port, such as 127.0.0.1:7480')
+      return typeof value === 'string' && ADDR.test(value) && Number(value.slice(value.lastIndexOf(':') + 1)) <= 65_535
+        ? undefined
+        : 'expected host:port, such as 127.0.0.1:7480'
     }
     case 'enum': {
-      return z.enum(setting.values as [string, ...string[]])
+      return setting.values?.includes(value as string) ? undefined : `expected one of ${setting.values?.join(', ')}`
     }
   }
 }

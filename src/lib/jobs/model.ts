@@ -58,3 +58,8 @@ export function parseListQuery(query: {state?: string; limit?: string | number})
   }
   return {state: state ? (state as JobState) : undefined, limit}
 }
+
+/** The name a step gets when its spec has none. */
+export function stepName(spec: JobSpec, index: number): string {
+  return spec.steps[index]?.name ?? `step-${index + 1}`
+}

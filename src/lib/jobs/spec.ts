@@ -33,11 +33,6 @@ export const jobSpecSchema = z.strictObject({
 export type JobSpec = z.output<typeof jobSpecSchema>
 export type JobSpecInput = z.input<typeof jobSpecSchema>
 
-/** The name a step gets when its spec has none. */
-export function stepName(spec: JobSpec, index: number): string {
-  return spec.steps[index]?.name ?? `step-${index + 1}`
-}
-
 /** Validates a decoded job spec (HTTP body, gRPC message, parsed file). */
 export function validateJobSpec(input: unknown): JobSpec {
   const result = jobSpecSchema.safeParse(input)

@@ -5,8 +5,8 @@ import {randomUUID} from 'node:crypto'
 
 import {type Clock, isoNow} from '../clock.js'
 import {DanubeError} from '../errors.js'
-import {type Job, type JobReason, type JobState, type JobStep, type StepState} from '../jobs/model.js'
-import {type JobSpec, stepName} from '../jobs/spec.js'
+import {type Job, type JobReason, type JobState, type JobStep, type StepState, stepName} from '../jobs/model.js'
+import type {JobSpec} from '../jobs/spec.js'
 import type {Store} from './index.js'
 
 interface JobRow {

@@ -1,0 +1,30 @@
+// man/ is generated from the oclif manifest and src/cli/exit-codes.ts; a stale page is a failed test.
+import {execFileSync} from 'node:child_process'
+import {mkdtempSync, readdirSync, readFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {EXIT_CODES} from '../../src/cli/exit-codes.js'
+import {REPO_ROOT} from '../support/agent-process.js'
+
+describe('man pages', () => {
+  it('are current: regenerating them from the build changes nothing', () => {
+    const fresh = mkdtempSync(path.join(tmpdir(), 'danube-man-'))
+    execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts/build-man.js'), fresh])
+    const committed = readdirSync(path.join(REPO_ROOT, 'man')).filter((f) => f.endsWith('.1')).sort()
+    expect(readdirSync(fresh).sort()).toEqual(committed)
+    for (const page of committed) {
+      expect(readFileSync(path.join(REPO_ROOT, 'man', page), 'utf8'), `man/${page} is stale: run npm run build`).toBe(readFileSync(path.join(fresh, page), 'utf8'))
+    }
+  })
+
+  it('list every exit status of every command', () => {
+    for (const [command, codes] of Object.entries(EXIT_CODES)) {
+      const page = readFileSync(path.join(REPO_ROOT, 'man', `danube-${command.replaceAll(' ', '-')}.1`), 'utf8')
+      const section = page.slice(page.indexOf('.SH EXIT STATUS'))
+      for (const code of Object.keys(codes)) expect(section, `${command} exit ${code}`).toContain(`.B ${code}\n`)
+    }
+  })
+})
