@@ -98,7 +98,9 @@ export class CacSync {
         (error, stdout, stderr) => {
           if (!error) return resolve(stdout)
           const killed = (error as {killed?: boolean}).killed || error.name === 'AbortError'
-          const detail = redactUrl(stderr.trim().split('\n').filter(Boolean).slice(-2).join('; ')) || error.message
+          const lines = stderr.trim().split('\n').filter(Boolean)
+          const fatal = lines.filter((line) => /^(fatal|error):/.test(line))
+          const detail = redactUrl((fatal.length > 0 ? fatal : lines.slice(-2)).slice(0, 2).join('; ')) || error.message
           const command = `git ${args.find((arg) => !arg.startsWith('-') && arg !== this.dir) ?? ''}`
           if (this.abort.signal.aborted) reject(new Error(`${command} stopped: the agent is shutting down`))
           else if (killed) reject(new Error(`${command} timed out after ${Math.round(this.options.timeoutMs / 1000)}s (cac.timeout)`))
