@@ -5,7 +5,6 @@
 import {hostname} from 'node:os'
 
 import type {Clock} from '../../lib/clock.js'
-import {formatDuration} from '../../lib/duration.js'
 import {DanubeError} from '../../lib/errors.js'
 import type {Logger} from '../logger.js'
 import {type CheckOutcome, type CheckResult, type HealthCheck, type HealthDocument, type HealthStatus, KNOWN_CHECK_KEYS, worst} from './types.js'
@@ -217,6 +216,11 @@ export class HealthEngine {
       time: time.toISOString(),
     }
   }
+}
+
+/** 2000 → "2s", 1500 → "1500ms": exact, as operators compare it with their settings. */
+export function formatDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
 }
 
 export function describeError(error: unknown): string {
