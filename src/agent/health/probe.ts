@@ -4,7 +4,7 @@
 
 import {get} from 'node:http'
 
-import {type AgentClient, agentClientFor} from '../../lib/agent-client.js'
+import {AgentClient, agentClientFor} from '../../lib/agent-client.js'
 import type {Clock} from '../../lib/clock.js'
 import type {DanubeConfig} from '../../lib/config/index.js'
 import {parseDuration} from '../../lib/duration.js'
@@ -51,7 +51,10 @@ export async function probeHealth(options: HealthProbeOptions): Promise<HealthRe
   let client: AgentClient | undefined
   let agentError: string
   try {
-    client = await agentClientFor(options.config, agentTimeoutMs)
+    // The agent may well answer even when this user cannot read its database to look up its address.
+    client = await agentClientFor(options.config, agentTimeoutMs).catch(
+      () => new AgentClient({httpAddr: options.config.http.addr, tokenFile: options.config.auth.tokenFile, timeoutMs: agentTimeoutMs}),
+    )
     const document = await askAgent(client, options.config.auth.tokenFile, exclude, agentTimeoutMs)
     if (!exclude.includes(HEARTBEAT_KEY)) {
       document.checks[HEARTBEAT_KEY] = [heartbeatResult(options, `the agent answered at ${addrOf(client)}`)]
