@@ -17,7 +17,7 @@ import {LocalExecutor} from './executors/local.js'
 import type {Executor} from './executors/types.js'
 import {GrpcServer} from './grpc/server.js'
 import type {HealthEngine} from './health/engine.js'
-import {createHealthEngine} from './health/index.js'
+import {createHealthEngine, healthKubeClient} from './health/index.js'
 import {EventLoopWatchdog} from './health/liveness.js'
 import type {HealthStatus} from './health/types.js'
 import {addHealthRoutes} from './http/health-routes.js'
@@ -100,7 +100,10 @@ export class Agent {
           logger: this.logger,
         })
       }
-      this.health = createHealthEngine({config, clock: this.clock, store: () => store, version, logger: this.logger, onStatus: (status) => this.setReadiness(status)})
+      const kubeClient = config.kubernetes.enabled ? healthKubeClient(config) : undefined
+      const warmUp = kubeClient ? kubeClient() : Promise.resolve()
+      warmUp.catch((error: unknown) => this.logger.warn('Kubernetes client for health checks not ready', {error: (error as Error).message}))
+      this.health = createHealthEngine({config, clock: this.clock, store: () => store, version, logger: this.logger, kubeClient, onStatus: (status) => this.setReadiness(status)})
       this.watchdog = new EventLoopWatchdog(parseDuration(config.health.maxEventLoopDelay, 'health.maxEventLoopDelay'))
       this.watchdog.start()
 
@@ -116,7 +119,7 @@ export class Agent {
       this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS)
       this.runner.dispatch()
       this.cacSync?.start()
-      this.health.start()
+      this.health.start(warmUp)
       this.logger.info('agent started', {pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name, stateDir: config.stateDir})
       return {httpAddr, grpcAddr}
     } catch (error) {

@@ -35,6 +35,16 @@ ${describeExitCodes('health')}`
     return report.document
   }
 
+  /**
+   * Cron waits for the process, not for the output: once the answer is printed, checks still running in
+   * this process (bounded by their own timeouts) must not hold the exit. Normally nothing is left and the
+   * process exits at once; this unref'd timer only fires when something is.
+   */
+  protected override async finally(error: Error | undefined): Promise<void> {
+    await super.finally(error)
+    setTimeout(() => process.exit(), 100).unref()
+  }
+
   /** Every error, usage errors included, is UNKNOWN (3) for a monitoring plugin. */
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {
     if (!this.jsonEnabled()) process.stdout.write(`${unknownLine(error.message.split('\n')[0]!.replace(/^Error: /, ''))}\n`)

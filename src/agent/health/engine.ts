@@ -50,6 +50,7 @@ export class HealthEngine {
   private readonly slots = new Map<string, Slot>()
   private shuttingDown = false
   private timer?: NodeJS.Timeout
+  private started = false
   private lastStatus?: HealthStatus
 
   constructor(private readonly options: HealthEngineOptions) {
@@ -80,14 +81,21 @@ export class HealthEngine {
   }
 
   /** Re-evaluates every cache interval, so that damping and the gRPC status move without any probe. */
-  start(): void {
-    if (this.timer) return
-    void this.evaluate().catch(() => {})
-    this.timer = setInterval(() => void this.evaluate().catch(() => {}), Math.max(this.options.cacheTtlMs, 250))
-    this.timer.unref()
+  start(warmUp: Promise<unknown> = Promise.resolve()): void {
+    if (this.started) return
+    this.started = true
+    // The first evaluation waits for slow one-time set-up (loading the Kubernetes client), so that set-up
+    // is not counted as a failure of the dependency.
+    void warmUp.catch(() => {}).then(() => {
+      if (!this.started) return
+      void this.evaluate().catch(() => {})
+      this.timer = setInterval(() => void this.evaluate().catch(() => {}), Math.max(this.options.cacheTtlMs, 250))
+      this.timer.unref()
+    })
   }
 
   stop(): void {
+    this.started = false
     clearInterval(this.timer)
     this.timer = undefined
   }

@@ -36,7 +36,7 @@ export function createHealthChecks(deps: HealthDependencies): HealthCheck[] {
     drainCheck(store),
   ]
   if (config.kubernetes.enabled) {
-    const client = deps.kubeClient ?? defaultKubeClient(config, parseDuration(health.checkTimeout, 'health.checkTimeout'))
+    const client = deps.kubeClient ?? healthKubeClient(config)
     checks.push(
       kubernetesCheck(client),
       podsCheck({component: 'dex', namespace: health.namespace, selector: health.dex.selector, client}),
@@ -59,8 +59,12 @@ export function createHealthChecks(deps: HealthDependencies): HealthCheck[] {
   return checks
 }
 
-/** The Kubernetes client of the health checks: its own request timeout (the check timeout), loaded lazily. */
-function defaultKubeClient(config: DanubeConfig, timeoutMs: number): KubeClientProvider {
+/**
+ * The Kubernetes client of the health checks: its own request timeout (the check timeout), loaded on first
+ * use. Callers may call it early to warm it up: loading @kubernetes/client-node takes longer than a check may.
+ */
+export function healthKubeClient(config: DanubeConfig): KubeClientProvider {
+  const timeoutMs = parseDuration(config.health.checkTimeout, 'health.checkTimeout')
   return lazyClient(async () => {
     const {createKubeClient, resolveKubeconfig} = await import('../../lib/kube/index.js')
     const resolved = resolveKubeconfig(config.kubernetes)

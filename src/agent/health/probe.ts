@@ -13,7 +13,7 @@ import {AgentRowStore} from '../../lib/store/agent-row.js'
 import {Store} from '../../lib/store/index.js'
 import {readToken} from '../../lib/token.js'
 import {describeError} from './engine.js'
-import {createHealthEngine} from './index.js'
+import {createHealthEngine, healthKubeClient} from './index.js'
 import {type CheckResult, type HealthCheck, type HealthDocument, KNOWN_CHECK_KEYS, worst} from './types.js'
 
 export interface HealthProbeOptions {
@@ -94,7 +94,7 @@ async function askAgent(client: AgentClient, tokenFile: string, exclude: readonl
 
 function httpGet(url: string, token: string | undefined, timeoutMs: number): Promise<{status: number; text: string}> {
   return new Promise((resolve, reject) => {
-    const request = get(url, {headers: {Accept: 'application/health+json', ...(token ? {Authorization: `Bearer ${token}`} : {})}, timeout: timeoutMs}, (response) => {
+    const request = get(url, {agent: false, headers: {Connection: 'close', Accept: 'application/health+json', ...(token ? {Authorization: `Bearer ${token}`} : {})}, timeout: timeoutMs}, (response) => {
       const chunks: Buffer[] = []
       response.on('data', (chunk: Buffer) => chunks.push(chunk))
       response.on('end', () => resolve({status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8')}))
@@ -132,8 +132,12 @@ async function runLocally(options: HealthProbeOptions, exclude: readonly string[
       return {status: 'fail', observedValue: result.observedValue, observedUnit: 's', output: result.output}
     },
   }
+  // Load the Kubernetes client before the clock starts: its load time is ours, not the API server's.
+  const kubeClient = config.kubernetes.enabled ? healthKubeClient(config) : undefined
+  await kubeClient?.().catch(() => {})
   const engine = createHealthEngine({
     config,
+    kubeClient,
     clock: options.clock,
     store: openStore,
     version: options.version,
