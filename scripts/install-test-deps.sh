@@ -1,29 +1,30 @@
-#!/bin/sh
-# Installs the Debian packages the test suite needs, idempotently (CI's .ci/run can call it; so can a developer).
-#   docker-registry  the real CNCF distribution registry: registry:responseTime is tested against it on a
-#                    loopback port with its own config (test/support/registry.ts); without it those tests skip.
-#   git              the config-as-code sync runs the real git binary (test/unit/agent/health/cac.test.ts).
-#   openssl          test certificates for the Kubernetes test API server and the token-secured registry.
-# The docker-registry package enables a service that listens on :5000 on every interface where systemd runs;
-# it is disabled again here: tests start their own registry.
-set -eu
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite runs for real: git (config-as-code sync), openssl (the
+# Kubernetes test API server's CA), docker-registry (the registry health probe; the tests start it on
+# loopback with their own config, never its default one, and never as a service). Idempotent: does
+# nothing when all are present, so it is cheap on a developer's machine.
+set -euo pipefail
 
-main() {
-  missing=""
-  for package in docker-registry git openssl; do
-    if ! dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
-      missing="$missing $package"
-    fi
-  done
-  if [ -n "$missing" ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing
-  fi
-  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    systemctl disable --now docker-registry >/dev/null 2>&1 || true
-  fi
-}
+packages=(git openssl docker-registry)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
 
-main "$@"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing test dependencies: ${missing[*]}" >&2
+$sudo apt-get update -qq
+# The package's maintainer scripts would start a registry listening on all interfaces; policy-rc.d
+# stops any service from being started by the install.
+policy=/usr/sbin/policy-rc.d
+created_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod +x "$policy"
+  created_policy=1
+fi
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ -n "$created_policy" ] && $sudo rm -f "$policy"
+exit 0

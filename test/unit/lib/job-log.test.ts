@@ -1,0 +1,56 @@
+import {appendFileSync, mkdtempSync, readFileSync, statSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {followLog, JobLog} from '../../../src/lib/jobs/log.js'
+
+const dir = () => mkdtempSync(path.join(tmpdir(), 'danube-log-'))
+
+describe('JobLog', () => {
+  it('is created 0600 and stops at its cap, saying so once', () => {
+    const file = path.join(dir(), 'logs', 'job.log')
+    const log = new JobLog(file, 1024)
+    for (let n = 0; n < 100; n++) log.write('x'.repeat(100))
+    log.close()
+    const text = readFileSync(file, 'utf8')
+    expect(text.startsWith('x'.repeat(1024))).toBe(true)
+    expect(text.match(/log truncated at 1024 bytes/g)).toHaveLength(1)
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+  })
+})
+
+describe('followLog', () => {
+  it('streams appended bytes until the job is finished, losing none written just before the end', async () => {
+    const file = path.join(dir(), 'job.log')
+    appendFileSync(file, 'one\n')
+    let finished = false
+    const chunks: string[] = []
+    const reading = (async () => {
+      for await (const chunk of followLog(file, {isFinished: () => finished, pollMs: 20})) chunks.push(chunk.toString())
+    })()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    appendFileSync(file, 'two\n')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    appendFileSync(file, 'three\n')
+    finished = true
+    await reading
+    expect(chunks.join('')).toBe('one\ntwo\nthree\n')
+  })
+
+  it('waits for a log that does not exist yet', async () => {
+    const file = path.join(dir(), 'later.log')
+    let finished = false
+    const reading = (async () => {
+      let text = ''
+      for await (const chunk of followLog(file, {isFinished: () => finished, pollMs: 20})) text += chunk.toString()
+      return text
+    })()
+    await new Promise((resolve) => setTimeout(resolve, 60))
+    appendFileSync(file, 'hello\n')
+    await new Promise((resolve) => setTimeout(resolve, 60))
+    finished = true
+    expect(await reading).toBe('hello\n')
+  })
+})
