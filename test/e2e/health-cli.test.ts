@@ -66,7 +66,7 @@ describe('danube health', () => {
       const result = await runCli(['health', '--json'], {stateDir, env: broken})
       codes.add(result.code)
       return result.code === 2 ? parse(result.stdout) : undefined
-    }, {timeoutMs: 15_000, what: 'exit 2'})
+    }, {timeoutMs: 25_000, what: 'exit 2'})
     expect([...codes].every((code) => code === 1 || code === 2)).toBe(true)
     const last = parse((await runCli(['health', '--json'], {stateDir, env: broken})).stdout)
     expect(last.status).toBe('warn')

@@ -111,7 +111,7 @@ export class HealthEngine {
       })
     }
     const slots = [...this.slots.values()].filter((slot) => !exclude.has(slot.check.key))
-    const budgetMs = this.options.responseTimeoutMs - Math.min(100, this.options.responseTimeoutMs / 5)
+    const budgetMs = this.options.responseTimeoutMs - Math.min(150, this.options.responseTimeoutMs / 5)
     let budgetTimer: NodeJS.Timeout | undefined
     const budget = new Promise<'budget'>((resolve) => {
       budgetTimer = setTimeout(() => resolve('budget'), Math.max(0, budgetMs))
