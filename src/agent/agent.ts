@@ -12,9 +12,15 @@ import {AgentRowStore, agentIsRunning, HEARTBEAT_INTERVAL_MS} from '../lib/store
 import {Store} from '../lib/store/index.js'
 import {JobStore} from '../lib/store/jobs.js'
 import {ensureToken} from '../lib/token.js'
+import {CacSync} from './cac/sync.js'
 import {LocalExecutor} from './executors/local.js'
 import type {Executor} from './executors/types.js'
 import {GrpcServer} from './grpc/server.js'
+import type {HealthEngine} from './health/engine.js'
+import {createHealthEngine, healthKubeClient} from './health/index.js'
+import {EventLoopWatchdog} from './health/liveness.js'
+import type {HealthStatus} from './health/types.js'
+import {addHealthRoutes} from './http/health-routes.js'
 import {addJobRoutes} from './http/jobs-routes.js'
 import {HttpServer} from './http/server.js'
 import {JobRunner} from './jobs/runner.js'
@@ -46,6 +52,10 @@ export class Agent {
   private grpc?: GrpcServer
   private executor?: Executor
   private heartbeat?: NodeJS.Timeout
+  private health?: HealthEngine
+  private watchdog?: EventLoopWatchdog
+  private cacSync?: CacSync
+  private readiness?: HealthStatus
   private stopping?: Promise<void>
 
   constructor(private readonly options: AgentOptions) {
@@ -78,19 +88,43 @@ export class Agent {
       if (recovered.adopted.length > 0) this.logger.info('jobs re-adopted from a previous agent', {jobIds: recovered.adopted})
       this.jobService = new JobService(jobStore, this.runner, this.executor.name, config.stateDir)
 
+      if (config.cac.repo) {
+        this.cacSync = new CacSync({
+          repo: config.cac.repo,
+          branch: config.cac.branch,
+          stateDir: config.stateDir,
+          intervalMs: parseDuration(config.cac.interval, 'cac.interval'),
+          timeoutMs: parseDuration(config.cac.timeout, 'cac.timeout'),
+          store,
+          clock: this.clock,
+          logger: this.logger,
+        })
+      }
+      const kubeClient = config.kubernetes.enabled ? healthKubeClient(config) : undefined
+      const warmUp = kubeClient ? kubeClient() : Promise.resolve()
+      warmUp.catch((error: unknown) => this.logger.warn('Kubernetes client for health checks not ready', {error: (error as Error).message}))
+      this.health = createHealthEngine({config, clock: this.clock, store: () => store, version, logger: this.logger, kubeClient, onStatus: (status) => this.setReadiness(status)})
+      this.watchdog = new EventLoopWatchdog(parseDuration(config.health.maxEventLoopDelay, 'health.maxEventLoopDelay'))
+      this.watchdog.start()
+
       this.http = new HttpServer(token, this.logger)
-      this.http.route('GET', '/health', () => ({body: {status: 'pass', version}}))
+      addHealthRoutes(this.http, this.health, this.watchdog, {version})
       addJobRoutes(this.http, this.jobService)
       const httpAddr = await this.http.listen(config.http.addr)
       this.grpc = new GrpcServer(this.jobService, token, this.logger)
       const grpcAddr = await this.grpc.listen(config.grpc.addr)
+      if (this.readiness) this.setReadiness(this.readiness)
 
       this.agentRow.register({pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name})
       this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS)
       this.runner.dispatch()
+      this.cacSync?.start()
+      this.health.start(warmUp)
       this.logger.info('agent started', {pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name, stateDir: config.stateDir})
       return {httpAddr, grpcAddr}
     } catch (error) {
+      this.health?.stop()
+      this.watchdog?.stop()
       await this.closeListeners()
       store.close()
       throw error
@@ -107,9 +141,13 @@ export class Agent {
     const graceMs = parseDuration(this.options.config.shutdownGracePeriod, 'shutdownGracePeriod')
     this.logger.info('agent stopping', {runningJobs: this.runner?.runningJobs().length ?? 0, gracePeriod: this.options.config.shutdownGracePeriod})
     this.jobService?.stopAdmitting()
+    // Readiness fails from the first moment of shutdown (HTTP 503, gRPC NOT_SERVING); liveness stays up.
+    this.health?.setShuttingDown()
     this.grpc?.setServingStatus('NOT_SERVING')
-    await this.runner?.shutdown(graceMs)
+    this.health?.stop()
+    await Promise.all([this.runner?.shutdown(graceMs), this.cacSync?.stop()])
     clearInterval(this.heartbeat)
+    this.watchdog?.stop()
     await this.executor?.stop?.()
     this.agentRow?.markStopped(process.pid)
     await this.closeListeners()
@@ -119,6 +157,12 @@ export class Agent {
 
   private async closeListeners(): Promise<void> {
     await Promise.all([this.http?.close(), this.grpc?.close()])
+  }
+
+  /** The gRPC health service reports NOT_SERVING exactly when readiness is fail. */
+  private setReadiness(status: HealthStatus): void {
+    this.readiness = status
+    this.grpc?.setServingStatus(status === 'fail' ? 'NOT_SERVING' : 'SERVING')
   }
 
   private beat(): void {

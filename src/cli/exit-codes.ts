@@ -15,6 +15,13 @@ export const EXIT_CODES: Readonly<Record<string, ExitCodeTable>> = {
     1: 'error; with --wait, the job failed or was cancelled',
     75: 'the agent is draining and did not admit the job (retry after the drain)',
   },
+  // The monitoring-plugins convention (Nagios, Icinga, Sensu): cron and monitors read the state from the status.
+  health: {
+    0: 'OK: every check passes',
+    1: 'WARNING: a check warns (in the agent, also a degrading check failing fewer than health.failureThreshold times in a row)',
+    2: 'CRITICAL: a check fails, degrading checks included',
+    3: 'UNKNOWN: the state could not be determined: --timeout expired, bad flag or --exclude key, invalid configuration, or an internal error',
+  },
   'job list': {0: 'jobs printed', ...COMMON},
   'job show': {0: 'job printed', ...COMMON, 1: 'error, or no job with that id'},
   'job logs': {0: 'log printed', ...COMMON, 1: 'error, or no job with that id'},

@@ -32,8 +32,18 @@ export interface DanubeConfig {
     gracePeriodSeconds: number
     ttlSecondsAfterFinished: number
   }
-  health: {namespace: string; failureThreshold: number}
-  cac: {repo?: string; branch: string; interval: string}
+  health: {
+    namespace: string
+    failureThreshold: number
+    checkTimeout: string
+    responseTimeout: string
+    cacheTtl: string
+    maxEventLoopDelay: string
+    database: {busyTimeout: string; warnAfter: string}
+    dex: {selector: string; issuer?: string}
+    registry: {selector: string; url?: string}
+  }
+  cac: {repo?: string; branch: string; interval: string; timeout: string}
 }
 
 export interface LoadedConfig {

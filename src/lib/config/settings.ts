@@ -40,9 +40,20 @@ export const SETTINGS: readonly Setting[] = [
   {key: 'kubernetes.ttlSecondsAfterFinished', kind: 'int', min: 0, max: 604_800, default: 3600, description: 'How long finished Kubernetes Jobs are kept'},
   {key: 'health.namespace', kind: 'string', default: 'danube-system', description: 'Namespace of the Dex and registry pods'},
   {key: 'health.failureThreshold', kind: 'int', min: 1, max: 100, default: 2, description: 'Consecutive failures before a degrading check reports fail'},
+  {key: 'health.checkTimeout', kind: 'duration', default: '2s', description: 'Timeout of each health check; a check that takes longer fails'},
+  {key: 'health.responseTimeout', kind: 'duration', default: '1500ms', description: 'Bound on one readiness answer; checks still running then are reported as timed out'},
+  {key: 'health.cacheTtl', kind: 'duration', default: '5s', description: 'How long a health check result is reused before the check runs again'},
+  {key: 'health.maxEventLoopDelay', kind: 'duration', default: '2s', description: 'Event-loop delay above which GET /health (liveness) answers 503'},
+  {key: 'health.database.busyTimeout', kind: 'duration', default: '250ms', description: 'SQLite busy_timeout of the database:responseTime check'},
+  {key: 'health.database.warnAfter', kind: 'duration', default: '200ms', description: 'database:responseTime warns when the check takes longer'},
+  {key: 'health.dex.selector', kind: 'string', default: 'app.kubernetes.io/name=dex', description: 'Label selector of the Dex pods (dex:pods)'},
+  {key: 'health.dex.issuer', kind: 'string', description: 'Dex issuer URL; when set, dex:responseTime checks its OpenID discovery document'},
+  {key: 'health.registry.selector', kind: 'string', default: 'app.kubernetes.io/name=registry', description: 'Label selector of the registry pods (registry:pods)'},
+  {key: 'health.registry.url', kind: 'string', description: 'Registry base URL; when set, registry:responseTime checks GET /v2/'},
   {key: 'cac.repo', kind: 'string', description: 'Config-as-code git repository (URL or path); unset disables the sync'},
   {key: 'cac.branch', kind: 'string', default: 'main', description: 'Config-as-code branch'},
   {key: 'cac.interval', kind: 'duration', default: '5m', description: 'Config-as-code sync interval'},
+  {key: 'cac.timeout', kind: 'duration', default: '1m', description: 'Time one config-as-code sync (git fetch and checkout) may take before it is killed'},
 ]
 
 export const SETTINGS_BY_KEY: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((s) => [s.key, s]))
