@@ -208,6 +208,7 @@ export class KubeJobRun {
     for (const status of sortedInitStatuses(pod)) {
       const index = stepIndexOf(status.name)!
       const {running, terminated} = status.state ?? {}
+      if (killed && !this.started.has(index)) continue
       if ((running || terminated) && !this.started.has(index)) {
         this.started.add(index)
         this.context.stepStarted(index)
