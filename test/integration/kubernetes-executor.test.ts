@@ -291,6 +291,34 @@ describe('kubernetes executor: a job\'s life', () => {
   })
 })
 
+describe('kubernetes executor: an API server that goes away mid-job', () => {
+  it('still ends the job at its timeout, gives up deleting after kubernetes.cancelCap, and resumes watching when the server is back', async () => {
+    const ns = 'outage'
+    const agent = await launch(ns, {env: {DANUBE_KUBERNETES_CANCEL_CAP: '1s'}})
+    const id = await trigger(agent, {...threeSteps, timeout: '1s'})
+    const pod = await podOf(ns, id)
+    server.runInitContainer(pod, 'step-1')
+    await waitFor(async () => (await view(agent, id)).steps[0]!.state === 'running', {what: 'step 1 running'})
+    const lift = server.fault({path: /./, resetConnection: true})
+    try {
+      server.dropWatches()
+      const job = await finished(agent, id, 15_000)
+      expect(job).toMatchObject({state: 'failed', reason: 'timeout'})
+      const log = logOf(agent, id)
+      expect(log).toMatch(/cannot delete Kubernetes Job outage\/danube-\S+ yet: connection to the Kubernetes API was lost/)
+      expect(log).toContain('gave up deleting Kubernetes Job')
+    } finally {
+      lift()
+    }
+    await waitFor(() => server.openWatches >= 2, {what: 'watches resumed', timeoutMs: 15_000})
+    const next = await trigger(agent, {name: 'after', steps: [{run: 'true'}]})
+    const nextPod = await podOf(ns, next)
+    runSteps(nextPod, [1])
+    await succeedWithOutputs(nextPod)
+    expect(await finished(agent, next)).toMatchObject({state: 'succeeded'})
+  })
+})
+
 describe('kubernetes executor: agent restart and orphans', () => {
   it('re-adopts a running Job after SIGKILL without creating a second one, and finalizes one that finished meanwhile', async () => {
     const ns = 'restart'

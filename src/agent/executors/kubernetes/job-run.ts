@@ -82,6 +82,10 @@ export class KubeJobRun {
         onAbort()
       } else if (this.adopt) {
         log.note(`re-adopted Kubernetes Job ${this.namespace}/${this.name}`)
+        if (this.deps.watcher.jobOf(job.id)?.metadata?.deletionTimestamp) {
+          // The previous agent was stopping it: finish that (wait for the pods) rather than follow a Job on its way out.
+          this.decide({kind: 'failed', reason: 'agent-restart', exitCode: null, cleanup: true, message: `Kubernetes Job ${this.namespace}/${this.name} was being deleted when the previous agent stopped`})
+        }
       } else {
         await this.create()
       }
