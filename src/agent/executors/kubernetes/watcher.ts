@@ -29,8 +29,6 @@ class ResourceStream<T extends KubeObject> {
   private stopped = false
   private backoffMs = 0
   private timer?: NodeJS.Timeout
-  /** Resyncs (lists) done after the first one; tests and the bench read this through ClusterWatcher. */
-  relists = 0
 
   constructor(
     readonly kind: ResourceKind,
@@ -44,7 +42,6 @@ class ResourceStream<T extends KubeObject> {
   /** The first list: its errors reach the caller (the agent then refuses to start). */
   async start(): Promise<void> {
     await this.relist()
-    this.relists = 0
     await this.watch()
   }
 
@@ -58,7 +55,6 @@ class ResourceStream<T extends KubeObject> {
   private async relist(): Promise<void> {
     const {items, resourceVersion} = await this.list()
     if (this.stopped) return
-    this.relists++
     const seen = new Set<string>()
     for (const item of items) {
       const name = item.metadata?.name
@@ -143,7 +139,7 @@ export class ClusterWatcher {
   constructor(
     client: KubeClient,
     readonly namespace: string,
-    logger: Logger,
+    private readonly logger: Logger,
     /** Sees every Job change, for orphan bookkeeping. */
     private readonly onJobChange: (type: ChangeType, job: V1Job) => void = () => {},
   ) {
@@ -194,16 +190,19 @@ export class ClusterWatcher {
       .sort((a, b) => createdMs(a) - createdMs(b))
   }
 
-  /** Lists done after the initial ones (each one follows a 410 Gone, a dropped stream or a failed resume). */
-  get relists(): number {
-    return this.jobs.relists + this.pods.relists
-  }
-
   private dispatch(kind: ResourceKind, type: ChangeType, object: V1Job | V1Pod): void {
-    if (kind === 'job') this.onJobChange(type, object as V1Job)
+    // Listeners write to SQLite; a failure there is one job's problem and must not break the shared stream.
+    const safely = (what: string, call: () => void) => {
+      try {
+        call()
+      } catch (error) {
+        this.logger.error('Kubernetes event not handled', {what, resource: kind, name: object.metadata?.name, error: (error as Error).message})
+      }
+    }
+    if (kind === 'job') safely('orphans', () => this.onJobChange(type, object as V1Job))
     const jobId = object.metadata?.labels?.[JOB_ID_LABEL]
     if (!jobId) return
-    for (const listener of [...(this.listeners.get(jobId) ?? [])]) listener(kind, type, object)
+    for (const listener of [...(this.listeners.get(jobId) ?? [])]) safely(`job ${jobId}`, () => listener(kind, type, object))
   }
 }
 
