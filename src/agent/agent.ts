@@ -11,6 +11,7 @@ import {DanubeError} from '../lib/errors.js'
 import {AgentRowStore, agentIsRunning, HEARTBEAT_INTERVAL_MS} from '../lib/store/agent-row.js'
 import {Store} from '../lib/store/index.js'
 import {JobStore} from '../lib/store/jobs.js'
+import {KubeOrphanStore} from '../lib/store/kube-orphans.js'
 import {ensureToken} from '../lib/token.js'
 import {CacSync} from './cac/sync.js'
 import {LocalExecutor} from './executors/local.js'
@@ -72,7 +73,10 @@ export class Agent {
       this.refuseSecondAgent()
       const token = ensureToken(config.auth.tokenFile)
       const jobStore = new JobStore(store, this.clock)
-      this.executor = this.options.executor ?? (await createExecutor(config))
+      const orphans = new KubeOrphanStore(store, this.clock)
+      // Orphans are whatever the Kubernetes executor sees from now on; another executor sees none.
+      orphans.replace([])
+      this.executor = this.options.executor ?? (await createExecutor(config, {jobs: jobStore, orphans, logger: this.logger}))
       await this.executor.start?.()
       this.runner = new JobRunner({
         jobs: jobStore,
@@ -126,6 +130,8 @@ export class Agent {
       this.health?.stop()
       this.watchdog?.stop()
       await this.closeListeners()
+      // A started executor holds watches open; they would keep a failed agent's process alive.
+      await this.executor?.stop?.()
       store.close()
       throw error
     }
@@ -182,8 +188,13 @@ export class Agent {
   }
 }
 
-async function createExecutor(config: DanubeConfig): Promise<Executor> {
+async function createExecutor(config: DanubeConfig, deps: {jobs: JobStore; orphans: KubeOrphanStore; logger: Logger}): Promise<Executor> {
   if (config.jobs.executor === 'local') return new LocalExecutor()
+  if (config.jobs.executor === 'kubernetes') {
+    // Loaded only here: the executor brings @kubernetes/client-node (~0.4 s), which no other agent path needs.
+    const {KubernetesExecutor} = await import('./executors/kubernetes/index.js')
+    return new KubernetesExecutor({config, logger: deps.logger, jobExists: (id) => deps.jobs.exists(id), orphans: deps.orphans})
+  }
   throw new DanubeError('EXECUTOR_UNAVAILABLE', `jobs.executor "${config.jobs.executor}" is not available in this build`, {exitCode: 2})
 }
 

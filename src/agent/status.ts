@@ -10,6 +10,7 @@ import type {JobState} from '../lib/jobs/model.js'
 import {AgentRowStore, agentIsRunning} from '../lib/store/agent-row.js'
 import {DATABASE_FILE, Store} from '../lib/store/index.js'
 import {JobStore} from '../lib/store/jobs.js'
+import {type KubeOrphan, KubeOrphanStore} from '../lib/store/kube-orphans.js'
 
 export interface AgentStatus {
   agent: {
@@ -27,6 +28,8 @@ export interface AgentStatus {
   jobs: Record<JobState, number>
   executor: string
   stateDir: string
+  /** Kubernetes Jobs labelled as Danube's without a job row, as the agent last saw them (never deleted by Danube). */
+  orphans: KubeOrphan[]
 }
 
 export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
@@ -36,6 +39,7 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
     jobs: {queued: 0, deferred: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0},
     executor: config.jobs.executor,
     stateDir: config.stateDir,
+    orphans: [],
   }
   // No database yet: the agent has never run here. That is a status, not an error.
   if (!existsSync(path.join(config.stateDir, DATABASE_FILE))) return empty
@@ -61,6 +65,7 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
       drain: {state: drain?.state ?? 'active'},
       jobs: new JobStore(store, clock).countByState(),
       executor: running && row ? row.executor : config.jobs.executor,
+      orphans: new KubeOrphanStore(store, clock).list(),
     }
   } finally {
     store.close()

@@ -6,7 +6,11 @@ export type ExitCodeTable = Readonly<Record<number, string>>
 const COMMON = {1: 'error (the message says what failed and how to fix it)', 2: 'usage error: unknown flag, bad value, invalid configuration or job spec'}
 
 export const EXIT_CODES: Readonly<Record<string, ExitCodeTable>> = {
-  agent: {0: 'stopped cleanly after SIGTERM or SIGINT', ...COMMON},
+  agent: {
+    0: 'stopped cleanly after SIGTERM or SIGINT',
+    1: 'error, e.g. jobs.executor is kubernetes and the Kubernetes API is unreachable, does not answer, or refuses the credentials or the job namespace',
+    2: 'usage error or invalid configuration, e.g. jobs.executor is kubernetes but Kubernetes is disabled or the kubeconfig is missing or does not parse',
+  },
   status: {0: 'status printed (the agent may be running or down)', ...COMMON},
   'config show': {0: 'configuration printed', ...COMMON},
   'job run': {

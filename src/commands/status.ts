@@ -33,5 +33,9 @@ function render(status: AgentStatus): string {
     ['Jobs', Object.entries(status.jobs).map(([name, n]) => `${name} ${n}`).join(', ')],
     ['State dir', status.stateDir],
   ]
+  // Shown only when there are some: they need an operator's decision (Danube never deletes them).
+  for (const orphan of status.orphans) {
+    rows.push(['Orphan', `${c.yellow(`${orphan.namespace}/${orphan.name}`)} (${orphan.state}, job id ${orphan.jobId ?? 'none'}, no such danube job; inspect and delete it with kubectl)`])
+  }
   return table(rows)
 }

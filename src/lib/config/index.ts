@@ -31,6 +31,9 @@ export interface DanubeConfig {
     jobNamespace: string
     gracePeriodSeconds: number
     ttlSecondsAfterFinished: number
+    defaultImage: string
+    outputsImage: string
+    cancelCap: string
   }
   health: {
     namespace: string

@@ -72,6 +72,11 @@ export class JobStore {
     return job
   }
 
+  /** Whether a row exists for the id, in any state (cheaper than findJob: no steps, no spec parse). */
+  exists(id: string): boolean {
+    return this.store.get<{one: number}>('SELECT 1 AS one FROM jobs WHERE id = ?', [id]) !== undefined
+  }
+
   findJob(id: string): Job | undefined {
     const row = this.store.get<JobRow>('SELECT * FROM jobs WHERE id = ?', [id])
     if (!row) return undefined

@@ -84,6 +84,19 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX cac_syncs_ok ON cac_syncs (ok, finished_at);
   `,
+  // 2: Kubernetes Jobs labelled as Danube's that have no job row, as the agent last saw them (`danube status` reads it
+  // while the agent is down, without loading the Kubernetes client).
+  `
+  CREATE TABLE kube_orphans (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    job_id TEXT,
+    state TEXT NOT NULL,
+    created_at TEXT,
+    seen_at TEXT NOT NULL,
+    PRIMARY KEY (namespace, name)
+  );
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

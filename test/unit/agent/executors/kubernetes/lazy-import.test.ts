@@ -1,0 +1,44 @@
+// The kubernetes executor brings @kubernetes/client-node (~0.4 s to load) and tar-stream: the agent must reach it only
+// through import() when jobs.executor is kubernetes, and no command may load it statically.
+
+import {readdirSync, readFileSync} from 'node:fs'
+import path from 'node:path'
+import {describe, expect, it} from 'vitest'
+
+const src = path.resolve(import.meta.dirname, '../../../../../src')
+
+/** Static (non-type) import/export specifiers of a module (verbatimModuleSyntax: `import {type A}` is type-only). */
+function valueImports(source: string): string[] {
+  const specifiers: string[] = []
+  for (const match of source.matchAll(/^\s*(import|export)\s+(type\s+)?([^'";]*?)\s*from\s*['"]([^'"]+)['"]/gm)) {
+    const [, , typeOnly, clause, specifier] = match
+    if (typeOnly) continue
+    const names = clause!.replace(/[{}]/g, '').split(',').map((name) => name.trim()).filter(Boolean)
+    if (clause!.startsWith('{') && names.length > 0 && names.every((name) => name.startsWith('type '))) continue
+    specifiers.push(specifier!)
+  }
+  return specifiers
+}
+
+function staticGraph(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen
+  seen.add(file)
+  for (const specifier of valueImports(readFileSync(file, 'utf8'))) {
+    if (specifier.startsWith('.')) staticGraph(path.resolve(path.dirname(file), specifier.replace(/\.js$/, '.ts')), seen)
+    else seen.add(specifier)
+  }
+  return seen
+}
+
+const heavy = (entry: string) => entry.includes('@kubernetes/client-node') || entry === 'tar-stream' || entry.includes(`executors${path.sep}kubernetes`)
+
+describe('lazy loading of the kubernetes executor', () => {
+  it('the agent and every command reach it only through import()', () => {
+    const roots = [path.join(src, 'agent/agent.ts'), ...readdirSync(path.join(src, 'commands'), {recursive: true, encoding: 'utf8'})
+      .filter((file) => file.endsWith('.ts')).map((file) => path.join(src, 'commands', file))]
+    for (const root of roots) expect([...staticGraph(root)].filter(heavy), root).toEqual([])
+    expect(readFileSync(path.join(src, 'agent/agent.ts'), 'utf8')).toContain("await import('./executors/kubernetes/index.js')")
+    // The scanner does see the heavy modules where they are: the check above is not vacuous.
+    expect([...staticGraph(path.join(src, 'agent/executors/kubernetes/index.ts'))].filter(heavy)).toContain('tar-stream')
+  })
+})
