@@ -13,7 +13,7 @@ import type {Job} from '../../lib/jobs/model.js'
 import {stepName} from '../../lib/jobs/spec.js'
 import {collectOutputs} from './outputs.js'
 import {groupBelongsToJob, signalGroup, terminateGroup, waitUntilEmpty} from './process-group.js'
-import {type ExecutionContext, type ExecutionResult, type Executor, stopReason} from './types.js'
+import {type ExecutionContext, type ExecutionResult, type Executor, stopGraceMs, stopReason} from './types.js'
 
 interface LocalHandle {
   pgid: number
@@ -86,7 +86,7 @@ export class LocalExecutor implements Executor {
       child.stderr.on('data', (chunk: Buffer) => log.write(chunk))
       let stopping: Promise<void> | undefined
       const stop = () => {
-        stopping = terminateGroup(pgid, context.killGraceMs)
+        stopping = terminateGroup(pgid, stopGraceMs(signal, context.killGraceMs))
       }
       signal.addEventListener('abort', stop, {once: true})
       child.once('exit', (code, signalName) => {
