@@ -61,16 +61,23 @@ describe('DrainStore (real SQLite, fixed clock)', () => {
     expect(jobs.admitJob(spec('webhook', {defer: true}), 'local').state).toBe('deferred')
   })
 
-  it('refuses a trigger with DRAINING, HTTP 503, exit 75 and a Retry-After of the time left', () => {
+  it('refuses a trigger with DRAINING, HTTP 503, exit 75 and a Retry-After of the time left (a minute past the deadline)', () => {
     drains.request({...request, timeoutMs: 90_000})
-    clock.advance(30_000)
-    try {
-      jobs.admitJob(spec('late'), 'local')
-      expect.unreachable()
-    } catch (error) {
-      expect(error).toBeInstanceOf(DanubeError)
-      expect(error).toMatchObject({code: 'DRAINING', httpStatus: 503, exitCode: 75, retryAfterSeconds: 60})
+    const refusal = () => {
+      try {
+        jobs.admitJob(spec('late'), 'local')
+      } catch (error) {
+        expect(error).toBeInstanceOf(DanubeError)
+        return error
+      }
+      return expect.unreachable()
     }
+    clock.advance(30_000)
+    expect(refusal()).toMatchObject({code: 'DRAINING', httpStatus: 503, exitCode: 75, retryAfterSeconds: 60})
+    clock.advance(50_000)
+    expect(refusal()).toMatchObject({retryAfterSeconds: 10})
+    clock.advance(50_000)
+    expect(refusal()).toMatchObject({retryAfterSeconds: 60})
   })
 
   it('a second request while draining updates deadline and force, not the requester or the start', () => {

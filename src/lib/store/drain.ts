@@ -127,11 +127,12 @@ export function shortTime(iso: string): string {
 export function drainingError(drain: DrainState, now: Date): DanubeError {
   const since = drain.requestedAt ? ` since ${shortTime(drain.requestedAt)}` : ''
   const reason = drain.message ? ` (reason: ${drain.message})` : ''
-  const left = drain.deadlineAt ? Math.ceil((Date.parse(drain.deadlineAt) - now.getTime()) / 1000) : 60
-  return new DanubeError('DRAINING', `danube is ${drain.state === 'drained' ? 'drained' : 'draining'}${since}${reason}; not accepting new jobs`, {
+  // Until the deadline, when the drain should be over; past it (drained, awaiting an upgrade) a minute.
+  const left = drain.deadlineAt ? Math.ceil((Date.parse(drain.deadlineAt) - now.getTime()) / 1000) : 0
+  return new DanubeError('DRAINING', `danube is draining${since}${reason}; not accepting new jobs`, {
     httpStatus: 503,
     exitCode: 75,
-    retryAfterSeconds: Math.min(3600, Math.max(1, left)),
+    retryAfterSeconds: left > 0 ? Math.min(3600, left) : 60,
     hint: 'retry after the drain ends, or send the job with "defer: true" to have it queued then',
   })
 }

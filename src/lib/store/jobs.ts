@@ -95,6 +95,21 @@ export class JobStore {
     return this.store.all<{id: string}>('SELECT id FROM jobs WHERE state = ? ORDER BY seq LIMIT ?', [state, limit]).map((r) => r.id)
   }
 
+  /** Running jobs, oldest start first: what a drain waits for. */
+  runningJobs(): {id: string; name: string; startedAt: string | null}[] {
+    return this.store
+      .all<{id: string; name: string; started_at: string | null}>(`SELECT id, name, started_at FROM jobs WHERE state = 'running' ORDER BY started_at, seq`)
+      .map((r) => ({id: r.id, name: r.name, startedAt: r.started_at}))
+  }
+
+  /** Counts of the given states only (index range scans: cheap enough to poll). */
+  countInStates<S extends JobState>(states: readonly S[]): Record<S, number> {
+    const counts = Object.fromEntries(states.map((s) => [s, 0])) as Record<S, number>
+    const rows = this.store.all<{state: S; n: number}>(`SELECT state, COUNT(*) AS n FROM jobs WHERE state IN (${states.map(() => '?').join(',')}) GROUP BY state`, states)
+    for (const row of rows) counts[row.state] = row.n
+    return counts
+  }
+
   countByState(): Record<JobState, number> {
     const counts: Record<JobState, number> = {queued: 0, deferred: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0}
     for (const row of this.store.all<{state: JobState; n: number}>('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state')) {
