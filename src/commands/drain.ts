@@ -6,7 +6,6 @@ import {BaseCommand} from '../cli/base-command.js'
 import {createDrainView, renderEnd, viewMode} from '../cli/drain-render.js'
 import {describeExitCodes} from '../cli/exit-codes.js'
 import {parseDuration} from '../lib/duration.js'
-import {usageError} from '../lib/errors.js'
 
 /** Exit status per ending; every value is in the `drain` row of src/cli/exit-codes.ts. */
 const EXIT_BY_END: Record<DrainRunEnd, number> = {
@@ -34,18 +33,18 @@ ${describeExitCodes('drain')}`
     'grace-period': Flags.string({description: 'With --force: time between SIGTERM and SIGKILL, e.g. 30s (default jobs.killGracePeriod)'}),
     message: Flags.string({char: 'm', description: 'Why: shown by status and in the DRAINING error (with --cancel: why it ends)'}),
     detach: Flags.boolean({description: 'Record the drain and return without watching'}),
-    monitor: Flags.boolean({description: 'Watch the drain in progress without changing it', exclusive: ['cancel', 'timeout', 'no-timeout', 'force', 'grace-period', 'detach', 'message']}),
-    cancel: Flags.boolean({description: 'End the drain: queued and deferred jobs start again', exclusive: ['monitor', 'timeout', 'no-timeout', 'force', 'grace-period', 'detach']}),
+    monitor: Flags.boolean({description: 'Watch the drain in progress without changing it'}),
+    cancel: Flags.boolean({description: 'End the drain: queued and deferred jobs start again'}),
   }
 
   async run(): Promise<DrainReport> {
     const {config} = this.loadConfig()
     const {flags} = this
-    const {drainRequestFromFlags, currentUser} = await import('../agent/drain/session.js')
+    const {drainMode, drainRequestFromFlags, currentUser} = await import('../agent/drain/session.js')
     const {runDrain} = await import('../agent/drain/run.js')
-    const mode = flags.cancel ? 'cancel' : flags.monitor ? 'monitor' : 'enable'
-    const request = mode === 'enable' ? drainRequestFromFlags({timeout: flags.timeout, noTimeout: flags['no-timeout'], force: flags.force, gracePeriod: flags['grace-period'], message: flags.message}, currentUser()) : undefined
-    if (mode === 'cancel' && flags.message !== undefined && !flags.message.trim()) throw usageError('--message must not be empty')
+    const drainFlags = {timeout: flags.timeout, noTimeout: flags['no-timeout'], force: flags.force, gracePeriod: flags['grace-period'], message: flags.message, detach: flags.detach, monitor: flags.monitor, cancel: flags.cancel}
+    const mode = drainMode(drainFlags)
+    const request = mode === 'enable' ? drainRequestFromFlags(drainFlags, currentUser()) : undefined
     const view = await createDrainView(viewMode(this.jsonEnabled()))
     const interrupt = new AbortController()
     const onSigint = () => (interrupt.signal.aborted ? process.exit(130) : interrupt.abort())

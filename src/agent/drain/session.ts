@@ -30,6 +30,24 @@ export interface DrainFlags {
   force?: boolean
   gracePeriod?: string
   message?: string
+  detach?: boolean
+  monitor?: boolean
+  cancel?: boolean
+}
+
+/** enable, monitor or cancel; a usage error (exit 2) for flags that do not go together. */
+export function drainMode(flags: DrainFlags): 'enable' | 'monitor' | 'cancel' {
+  const setting = (['timeout', 'noTimeout', 'force', 'gracePeriod', 'detach'] as const).filter((name) => flags[name] !== undefined && flags[name] !== false)
+  const flag = (name: string) => `--${name.replaceAll(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
+  if (flags.monitor && flags.cancel) throw usageError('--monitor and --cancel exclude each other')
+  for (const mode of ['monitor', 'cancel'] as const) {
+    if (!flags[mode]) continue
+    const extra = mode === 'monitor' && flags.message !== undefined ? [...setting, 'message'] : setting
+    if (extra.length > 0) throw usageError(`--${mode} does not take ${extra.map(flag).join(', ')}`, mode === 'monitor' ? 'to change the drain, run danube drain with the new --timeout/--force' : 'danube drain --cancel [-m MESSAGE]')
+    if (mode === 'cancel' && flags.message !== undefined && !flags.message.trim()) throw usageError('--message must not be empty')
+    return mode
+  }
+  return 'enable'
 }
 
 /** Validates drain flags (usage errors, exit 2) into a request. */
