@@ -22,14 +22,19 @@ ${describeExitCodes('agent')}`
     const {config} = this.loadConfig({'http.addr': this.flags['http-addr'], 'grpc.addr': this.flags['grpc-addr']})
     const {Agent} = await import('../agent/agent.js')
     const agent = new Agent({config, version: this.config.version})
+    // Handlers go in before start(): a SIGTERM that arrives while the agent starts (it logs "agent
+    // started" before start() resolves) must stop it cleanly, not kill it with the default action.
+    let received: NodeJS.Signals | undefined
+    let wake: (() => void) | undefined
+    const onSignal = (signal: NodeJS.Signals) => {
+      received ??= signal
+      wake?.()
+    }
+    process.once('SIGTERM', onSignal)
+    process.once('SIGINT', onSignal)
     await agent.start()
-    await new Promise<void>((resolve) => {
-      const stop = (signal: NodeJS.Signals) => {
-        process.stderr.write(`received ${signal}: stopping (jobs get ${config.shutdownGracePeriod} to finish)\n`)
-        void agent.stop().then(resolve)
-      }
-      process.once('SIGTERM', stop)
-      process.once('SIGINT', stop)
-    })
+    if (!received) await new Promise<void>((resolve) => (wake = resolve))
+    process.stderr.write(`received ${received}: stopping (jobs get ${config.shutdownGracePeriod} to finish)\n`)
+    await agent.stop()
   }
 }
