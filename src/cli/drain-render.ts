@@ -19,9 +19,12 @@ export interface DrainView extends DrainRunListener {
   stop(): void
 }
 
-export function viewMode(json: boolean): DrainViewMode {
+export function viewMode(json: boolean, stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): DrainViewMode {
   if (json) return 'quiet'
-  return process.stdout.isTTY && process.stderr.isTTY && process.env.TERM !== 'dumb' ? 'spinner' : 'lines'
+  // A pty without a size (script, expect, some CI runners) reports 0 columns, and ora's clear() then
+  // divides by zero and loops forever: a spinner only where the terminal has a width.
+  const sized = (stderr.columns ?? 0) > 0
+  return stdout.isTTY && stderr.isTTY && sized && process.env.TERM !== 'dumb' ? 'spinner' : 'lines'
 }
 
 export async function createDrainView(mode: DrainViewMode): Promise<DrainView> {
@@ -62,9 +65,9 @@ export async function createDrainView(mode: DrainViewMode): Promise<DrainView> {
     },
     watching(snapshot) {
       say('Ctrl-C stops watching only; the drain continues (cancel: danube drain --cancel)')
-      say(summary(snapshot))
       lastSummary = Date.now()
-      spinner?.start(summary(snapshot))
+      if (spinner) spinner.start(summary(snapshot))
+      else say(summary(snapshot))
     },
     progress(snapshot) {
       if (spinner) spinner.text = summary(snapshot)

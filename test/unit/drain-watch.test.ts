@@ -2,6 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {drainMode, drainRequestFromFlags, type DrainSnapshot, type JobSummary} from '../../src/agent/drain/session.js'
 import {watchDrain} from '../../src/agent/drain/watch.js'
+import {viewMode} from '../../src/cli/drain-render.js'
 import type {DrainState} from '../../src/lib/store/drain.js'
 
 describe('drain flags', () => {
@@ -97,5 +98,15 @@ describe('watchDrain (fake snapshots, fixed clock)', () => {
     const controller = new AbortController()
     controller.abort()
     expect((await watchDrain({...scripted([{t: 0, running: ['a']}]), signal: controller.signal})).end).toBe('interrupted')
+  })
+})
+
+describe('drain view mode', () => {
+  const tty = (columns: number | undefined) => ({isTTY: true, columns}) as NodeJS.WriteStream
+  it('uses the spinner only on a TTY that reports a width (ora loops forever on 0 columns)', () => {
+    expect(viewMode(true, tty(120), tty(120))).toBe('quiet')
+    expect(viewMode(false, tty(120), tty(120))).toBe(process.env.TERM === 'dumb' ? 'lines' : 'spinner')
+    expect(viewMode(false, tty(0), tty(0))).toBe('lines')
+    expect(viewMode(false, {isTTY: false} as NodeJS.WriteStream, tty(120))).toBe('lines')
   })
 })
