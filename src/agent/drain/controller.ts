@@ -7,7 +7,7 @@
 
 import type {Clock} from '../../lib/clock.js'
 import type {JobReason} from '../../lib/jobs/model.js'
-import {type DrainState, type DrainStore, shortTime} from '../../lib/store/drain.js'
+import type {DrainState, DrainStore} from '../../lib/store/drain.js'
 import type {JobRunner} from '../jobs/runner.js'
 import type {Logger} from '../logger.js'
 
@@ -113,10 +113,3 @@ export class DrainController {
   }
 }
 
-/** "draining since 08:00:00Z by alice (upgrade)" for logs and messages. */
-export function describeDrain(drain: DrainState): string {
-  if (drain.state === 'active') return 'active'
-  const by = drain.requestedBy ? ` by ${drain.requestedBy}` : ''
-  const reason = drain.message ? ` (${drain.message})` : ''
-  return `${drain.state} since ${drain.requestedAt ? shortTime(drain.requestedAt) : '?'}${by}${reason}`
-}
