@@ -9,11 +9,13 @@ import type {DanubeConfig} from '../lib/config/index.js'
 import {parseDuration} from '../lib/duration.js'
 import {DanubeError} from '../lib/errors.js'
 import {AgentRowStore, agentIsRunning, HEARTBEAT_INTERVAL_MS} from '../lib/store/agent-row.js'
+import {DrainStore} from '../lib/store/drain.js'
 import {Store} from '../lib/store/index.js'
 import {JobStore} from '../lib/store/jobs.js'
 import {KubeOrphanStore} from '../lib/store/kube-orphans.js'
 import {ensureToken} from '../lib/token.js'
 import {CacSync} from './cac/sync.js'
+import {DrainController} from './drain/controller.js'
 import {LocalExecutor} from './executors/local.js'
 import type {Executor} from './executors/types.js'
 import {GrpcServer} from './grpc/server.js'
@@ -48,6 +50,7 @@ export class Agent {
   private store?: Store
   private agentRow?: AgentRowStore
   private runner?: JobRunner
+  private drain?: DrainController
   private jobService?: JobService
   private http?: HttpServer
   private grpc?: GrpcServer
@@ -87,7 +90,8 @@ export class Agent {
         logMaxBytes: config.jobs.logMaxBytes,
         logger: this.logger,
       })
-      const recovered = await this.runner.recoverJobs()
+      this.drain = new DrainController({drains: new DrainStore(store, this.clock), runner: this.runner, clock: this.clock, logger: this.logger})
+      const recovered = await this.runner.recoverJobs({lostAs: this.drain.recoveryOutcome()})
       if (recovered.lost.length > 0) this.logger.warn('jobs left running by a previous agent marked failed (agent-restart)', {jobIds: recovered.lost})
       if (recovered.adopted.length > 0) this.logger.info('jobs re-adopted from a previous agent', {jobIds: recovered.adopted})
       this.jobService = new JobService(jobStore, this.runner, this.executor.name, config.stateDir)
@@ -121,6 +125,8 @@ export class Agent {
 
       this.agentRow.register({pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name})
       this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS)
+      // The controller first: it ends a drain whose jobs are gone, or kills at once past a forced deadline.
+      this.drain.start()
       this.runner.dispatch()
       this.cacSync?.start()
       this.health.start(warmUp)
@@ -129,6 +135,7 @@ export class Agent {
     } catch (error) {
       this.health?.stop()
       this.watchdog?.stop()
+      this.drain?.stop()
       await this.closeListeners()
       // A started executor holds watches open; they would keep a failed agent's process alive.
       await this.executor?.stop?.()
@@ -149,6 +156,8 @@ export class Agent {
     this.jobService?.stopAdmitting()
     // Readiness fails from the first moment of shutdown (HTTP 503, gRPC NOT_SERVING); liveness stays up.
     this.health?.setShuttingDown()
+    // A shutdown is not a drain verdict: the next agent reads the row and carries the drain on.
+    this.drain?.stop()
     this.grpc?.setServingStatus('NOT_SERVING')
     this.health?.stop()
     await Promise.all([this.runner?.shutdown(graceMs), this.cacSync?.stop()])

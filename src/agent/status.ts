@@ -8,9 +8,27 @@ import type {Clock} from '../lib/clock.js'
 import type {DanubeConfig} from '../lib/config/index.js'
 import type {JobState} from '../lib/jobs/model.js'
 import {AgentRowStore, agentIsRunning} from '../lib/store/agent-row.js'
+import {type DrainOutcome, DrainStore, type DrainStateName} from '../lib/store/drain.js'
 import {DATABASE_FILE, Store} from '../lib/store/index.js'
 import {JobStore} from '../lib/store/jobs.js'
 import {type KubeOrphan, KubeOrphanStore} from '../lib/store/kube-orphans.js'
+
+export interface DrainStatus {
+  state: DrainStateName
+  /** When the drain was requested (null while active). */
+  since: string | null
+  /** When the drain row last changed: for drained, when the last job was gone. */
+  updatedAt: string
+  requestedBy: string | null
+  message: string | null
+  deadlineAt: string | null
+  force: boolean
+  gracePeriodSeconds: number | null
+  running: number
+  queued: number
+  deferred: number
+  lastDrain: {startedAt: string; endedAt: string | null; outcome: DrainOutcome | null; requestedBy: string | null; jobsKilled: string[]} | null
+}
 
 export interface AgentStatus {
   agent: {
@@ -24,7 +42,7 @@ export interface AgentStatus {
     heartbeatAt: string | null
     heartbeatAgeSeconds: number | null
   }
-  drain: {state: string}
+  drain: DrainStatus
   jobs: Record<JobState, number>
   executor: string
   stateDir: string
@@ -35,7 +53,7 @@ export interface AgentStatus {
 export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
   const empty: AgentStatus = {
     agent: {state: 'down', pid: null, version: null, httpAddr: null, grpcAddr: null, startedAt: null, uptimeSeconds: null, heartbeatAt: null, heartbeatAgeSeconds: null},
-    drain: {state: 'active'},
+    drain: {state: 'active', since: null, updatedAt: '', requestedBy: null, message: null, deadlineAt: null, force: false, gracePeriodSeconds: null, running: 0, queued: 0, deferred: 0, lastDrain: null},
     jobs: {queued: 0, deferred: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0},
     executor: config.jobs.executor,
     stateDir: config.stateDir,
@@ -48,7 +66,10 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
     const now = clock.now()
     const row = new AgentRowStore(store, clock).read()
     const running = agentIsRunning(row, now)
-    const drain = store.get<{state: string}>('SELECT state FROM drain_state WHERE id = 1')
+    const drains = new DrainStore(store, clock)
+    const drain = drains.read()
+    const last = drains.last()
+    const jobs = new JobStore(store, clock).countByState()
     return {
       ...empty,
       agent: {
@@ -62,8 +83,21 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
         heartbeatAt: row?.heartbeatAt ?? null,
         heartbeatAgeSeconds: row ? Math.round((now.getTime() - Date.parse(row.heartbeatAt)) / 100) / 10 : null,
       },
-      drain: {state: drain?.state ?? 'active'},
-      jobs: new JobStore(store, clock).countByState(),
+      drain: {
+        state: drain.state,
+        since: drain.requestedAt,
+        updatedAt: drain.updatedAt,
+        requestedBy: drain.requestedBy,
+        message: drain.message,
+        deadlineAt: drain.deadlineAt,
+        force: drain.force,
+        gracePeriodSeconds: drain.gracePeriodMs === null ? null : drain.gracePeriodMs / 1000,
+        running: jobs.running,
+        queued: jobs.queued,
+        deferred: jobs.deferred,
+        lastDrain: last ? {startedAt: last.startedAt, endedAt: last.endedAt, outcome: last.outcome, requestedBy: last.requestedBy, jobsKilled: last.jobsKilled} : null,
+      },
+      jobs,
       executor: running && row ? row.executor : config.jobs.executor,
       orphans: new KubeOrphanStore(store, clock).list(),
     }

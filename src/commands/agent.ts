@@ -22,18 +22,24 @@ ${describeExitCodes('agent')}`
     const {config} = this.loadConfig({'http.addr': this.flags['http-addr'], 'grpc.addr': this.flags['grpc-addr']})
     const {Agent} = await import('../agent/agent.js')
     const agent = new Agent({config, version: this.config.version})
-    await agent.start()
-    await new Promise<void>((resolve) => {
-      let stopping = false
-      // A second signal while stopping must not kill the agent mid-cleanup (jobs' process groups would leak).
-      const stop = (signal: NodeJS.Signals) => {
-        process.stderr.write(stopping ? `received ${signal}: already stopping\n` : `received ${signal}: stopping (jobs get ${config.shutdownGracePeriod} to finish)\n`)
-        if (stopping) return
-        stopping = true
-        void agent.stop().then(resolve)
+    // Handlers go in before start(): a SIGTERM that arrives while the agent starts (it logs "agent
+    // started" before start() resolves) must stop it cleanly, not kill it with the default action.
+    // A second signal while stopping is only noted: dying mid-cleanup would leak jobs' process groups.
+    let received: NodeJS.Signals | undefined
+    let wake: (() => void) | undefined
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (received) {
+        process.stderr.write(`received ${signal}: already stopping\n`)
+        return
       }
-      process.on('SIGTERM', stop)
-      process.on('SIGINT', stop)
-    })
+      received = signal
+      wake?.()
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+    await agent.start()
+    if (!received) await new Promise<void>((resolve) => (wake = resolve))
+    process.stderr.write(`received ${received}: stopping (jobs get ${config.shutdownGracePeriod} to finish)\n`)
+    await agent.stop()
   }
 }

@@ -2,6 +2,7 @@ import {BaseCommand} from '../cli/base-command.js'
 import {describeExitCodes} from '../cli/exit-codes.js'
 import {ago, colors, table} from '../cli/render.js'
 import type {AgentStatus} from '../agent/status.js'
+import {shortTime} from '../lib/store/drain.js'
 
 export default class StatusCommand extends BaseCommand<typeof StatusCommand> {
   static override summary = 'Show the agent, drain state and job counts'
@@ -29,7 +30,8 @@ function render(status: AgentStatus): string {
     ['HTTP', agent.httpAddr ?? '-'],
     ['gRPC', agent.grpcAddr ?? '-'],
     ['Executor', status.executor],
-    ['Drain', status.drain.state],
+    ['Drain', drainLine(status)],
+    ['Last drain', lastDrainLine(status)],
     ['Jobs', Object.entries(status.jobs).map(([name, n]) => `${name} ${n}`).join(', ')],
     ['State dir', status.stateDir],
   ]
@@ -38,4 +40,21 @@ function render(status: AgentStatus): string {
     rows.push(['Orphan', `${c.yellow(`${orphan.namespace}/${orphan.name}`)} (${orphan.state}, job id ${orphan.jobId ?? 'none'}, no such danube job; inspect and delete it with kubectl)`])
   }
   return table(rows)
+}
+
+/** "draining since 11:58:10Z by alice ("upgrade to 0.9"); deadline 12:08:10Z (force); 2 running, 2 queued, 1 deferred" */
+function drainLine({drain}: AgentStatus): string {
+  if (drain.state === 'active') return 'active (accepting jobs)'
+  const by = drain.requestedBy ? ` by ${drain.requestedBy}` : ''
+  const why = drain.message ? ` ("${drain.message}")` : ''
+  const deadline = drain.deadlineAt ? `deadline ${shortTime(drain.deadlineAt)} (${drain.force ? 'force' : 'no force'})` : 'no deadline'
+  const since = drain.state === 'drained' ? `drained since ${shortTime(drain.updatedAt)} (requested ${drain.since ? shortTime(drain.since) : '?'}` : `draining since ${drain.since ? shortTime(drain.since) : '?'}`
+  return `${since}${by}${why}${drain.state === 'drained' ? ')' : ''}; ${deadline}; ${drain.running} running, ${drain.queued} queued, ${drain.deferred} deferred`
+}
+
+function lastDrainLine({drain}: AgentStatus): string {
+  const last = drain.lastDrain
+  if (!last) return '-'
+  if (!last.endedAt) return `in progress since ${shortTime(last.startedAt)}${last.outcome ? ` (${last.outcome})` : ''}`
+  return `${last.outcome} ${ago(last.endedAt)}${last.jobsKilled.length > 0 ? `, ${last.jobsKilled.length} job(s) killed` : ''}`
 }

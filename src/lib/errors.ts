@@ -14,6 +14,8 @@ export interface DanubeErrorOptions {
   /** What the operator can do about it. */
   hint?: string
   details?: ErrorDetail[]
+  /** With HTTP 503: when the client may retry (the Retry-After header); 30 s unless said otherwise. */
+  retryAfterSeconds?: number
   cause?: unknown
 }
 
@@ -23,6 +25,7 @@ export class DanubeError extends Error {
   readonly httpStatus: number
   readonly hint?: string
   readonly details?: ErrorDetail[]
+  readonly retryAfterSeconds?: number
 
   constructor(code: string, message: string, options: DanubeErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : {cause: options.cause})
@@ -32,6 +35,7 @@ export class DanubeError extends Error {
     this.httpStatus = options.httpStatus ?? 500
     this.hint = options.hint
     this.details = options.details
+    this.retryAfterSeconds = options.retryAfterSeconds
   }
 
   /** The JSON error envelope shared by the HTTP API and `--json` output. */

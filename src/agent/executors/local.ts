@@ -12,7 +12,7 @@ import type {JobLog} from '../../lib/jobs/log.js'
 import {type Job, stepName} from '../../lib/jobs/model.js'
 import {collectOutputs} from './outputs.js'
 import {groupBelongsToJob, signalGroup, terminateGroup, waitUntilEmpty} from './process-group.js'
-import {type ExecutionContext, type ExecutionResult, type Executor, stopReason} from './types.js'
+import {type ExecutionContext, type ExecutionResult, type Executor, stopGraceMs, stopReason} from './types.js'
 
 interface LocalHandle {
   pgid: number
@@ -85,7 +85,7 @@ export class LocalExecutor implements Executor {
       child.stderr.on('data', (chunk: Buffer) => log.write(chunk))
       let stopping: Promise<void> | undefined
       const stop = () => {
-        stopping = terminateGroup(pgid, context.killGraceMs)
+        stopping = terminateGroup(pgid, stopGraceMs(signal, context.killGraceMs))
       }
       signal.addEventListener('abort', stop, {once: true})
       child.once('exit', (code, signalName) => {

@@ -6,6 +6,11 @@ import type {Job, JobReason, StepState} from '../../lib/jobs/model.js'
 /** Why the runner asks an executor to stop a job; becomes the job's `reason`. */
 export interface StopRequest {
   reason: JobReason
+  /**
+   * Overrides the context's killGraceMs for this stop (a drain's --grace-period): local executors wait
+   * this long between SIGTERM and SIGKILL; Kubernetes deletes the Job with this gracePeriodSeconds.
+   */
+  graceMs?: number
 }
 
 export interface ExecutionContext {
@@ -46,4 +51,9 @@ export interface Executor {
 
 export function stopReason(signal: AbortSignal): JobReason {
   return (signal.reason as StopRequest | undefined)?.reason ?? 'user'
+}
+
+/** The SIGTERM-to-SIGKILL time for a stop: the request's own, else the context's. */
+export function stopGraceMs(signal: AbortSignal, fallbackMs: number): number {
+  return (signal.reason as StopRequest | undefined)?.graceMs ?? fallbackMs
 }

@@ -145,5 +145,6 @@ function toGrpcError(grpc: typeof Grpc, error: unknown, logger: Logger): Partial
   if (!(error instanceof DanubeError)) logger.error('grpc call failed', {error: (error as Error).message})
   const metadata = new grpc.Metadata()
   metadata.set('danube-error-code', danube.code)
+  if (danube.retryAfterSeconds !== undefined) metadata.set('retry-after', String(danube.retryAfterSeconds))
   return {code: grpc.status[STATUS_BY_HTTP[danube.httpStatus] ?? 'INTERNAL'], details: danube.message, metadata}
 }

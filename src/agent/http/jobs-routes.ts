@@ -5,7 +5,11 @@ import type {HttpServer} from './server.js'
 
 export function addJobRoutes(http: HttpServer, jobs: JobService): void {
   http
-    .route('POST', '/api/v1/jobs', async ({body}) => ({status: 201, body: jobs.trigger(await body())}))
+    .route('POST', '/api/v1/jobs', async ({body}) => {
+      const job = jobs.trigger(await body())
+      // Deferred (a defer: true trigger while draining): accepted, runs after the drain.
+      return {status: job.state === 'deferred' ? 202 : 201, body: job}
+    })
     .route('GET', '/api/v1/jobs', ({url}) => ({
       body: {jobs: jobs.list({state: url.searchParams.get('state') ?? undefined, limit: url.searchParams.get('limit') ?? undefined})},
     }))

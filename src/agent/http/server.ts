@@ -124,7 +124,7 @@ export class HttpServer {
       return
     }
     const headers: Record<string, string> = {}
-    if (danube.httpStatus === 503) headers['Retry-After'] = '30'
+    if (danube.httpStatus === 503) headers['Retry-After'] = String(danube.retryAfterSeconds ?? 30)
     sendJson(res, danube.httpStatus, danube.toJSON(), headers)
   }
 }

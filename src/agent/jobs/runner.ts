@@ -41,8 +41,13 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
     super()
   }
 
-  /** Ends jobs a previous agent left `running`, or hands them back to the executor that can resume them. */
-  async recoverJobs(): Promise<{lost: string[]; adopted: string[]}> {
+  /**
+   * Ends jobs a previous agent left `running`, or hands them back to the executor that can resume them.
+   * Lost jobs end failed/agent-restart unless `lostAs` says otherwise (a forced drain whose deadline passed
+   * while the agent was down records them as it would have: cancelled/drain-timeout).
+   */
+  async recoverJobs(options: {lostAs?: {state: 'failed' | 'cancelled'; reason: JobReason}} = {}): Promise<{lost: string[]; adopted: string[]}> {
+    const lostAs = options.lostAs ?? {state: 'failed', reason: 'agent-restart'}
     const {jobs, executor} = this.options
     const outcome = {lost: [] as string[], adopted: [] as string[]}
     for (const id of jobs.jobIdsInState('running')) {
@@ -55,8 +60,8 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
           this.launch(job, log)
           continue
         }
-        log.note('the agent restarted while this job ran; marking it failed (agent-restart)')
-        jobs.finishJob(id, {state: 'failed', reason: 'agent-restart'})
+        log.note(`the agent restarted while this job ran; marking it ${lostAs.state} (${lostAs.reason})`)
+        jobs.finishJob(id, lostAs)
         outcome.lost.push(id)
       } finally {
         if (!this.running.has(id)) log.close()
@@ -78,11 +83,14 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
     }
   }
 
-  /** Cancels a queued job at once, or asks a running job's executor to stop it. False if already finished. */
-  cancel(id: string, reason: JobReason = 'user'): boolean {
+  /**
+   * Cancels a queued job at once, or asks a running job's executor to stop it (graceMs: SIGTERM-to-SIGKILL
+   * time for this stop instead of jobs.killGracePeriod). False if already finished.
+   */
+  cancel(id: string, reason: JobReason = 'user', options: {graceMs?: number} = {}): boolean {
     const running = this.running.get(id)
     if (running) {
-      if (!running.controller.signal.aborted) running.controller.abort({reason} satisfies StopRequest)
+      if (!running.controller.signal.aborted) running.controller.abort({reason, graceMs: options.graceMs} satisfies StopRequest)
       return true
     }
     const cancelled = this.options.jobs.finishJob(id, {state: 'cancelled', reason}, ['queued', 'deferred'])

@@ -28,6 +28,8 @@ export const jobSpecSchema = z.strictObject({
   timeout: duration.default('1h'),
   source: z.strictObject({uri: z.string().min(1), ref: z.string().optional(), commit: z.string().optional()}).optional(),
   inputs: z.array(z.strictObject({uri: z.string().min(1), digest: z.string().min(1)})).optional(),
+  /** While danube drains: store the job as deferred (202) and queue it when the drain ends, instead of 503 DRAINING. */
+  defer: z.boolean().optional(),
 })
 
 export type JobSpec = z.output<typeof jobSpecSchema>

@@ -7,6 +7,7 @@ import {type Clock, isoNow} from '../clock.js'
 import {DanubeError} from '../errors.js'
 import {type Job, type JobReason, type JobState, type JobStep, type StepState, stepName} from '../jobs/model.js'
 import type {JobSpec} from '../jobs/spec.js'
+import {admissionState, type DrainState, readDrainState} from './drain.js'
 import type {Store} from './index.js'
 
 interface JobRow {
@@ -35,10 +36,6 @@ interface StepRow {
   finished_at: string | null
 }
 
-export interface DrainGate {
-  state: string
-}
-
 export class JobStore {
   constructor(
     private readonly store: Store,
@@ -47,17 +44,18 @@ export class JobStore {
 
   /**
    * Admits a job: reads the drain-state row and inserts the job in one BEGIN IMMEDIATE transaction, so no
-   * job can slip in after a drain is committed. `gate` decides from the drain row whether to admit.
+   * job can slip in after a drain is committed. `gate` decides from the drain row in which state to admit
+   * it (queued, or deferred while draining) or throws DRAINING.
    */
-  admitJob(spec: JobSpec, executor: string, gate: (drain: DrainGate) => void = refuseWhileDraining): Job {
+  admitJob(spec: JobSpec, executor: string, gate: (drain: DrainState) => 'queued' | 'deferred' = (drain) => admissionState(drain, spec.defer === true, this.clock.now())): Job {
     const id = randomUUID()
-    const now = isoNow(this.clock)
     this.store.immediate(() => {
-      const drain = this.store.get<DrainGate>('SELECT state FROM drain_state WHERE id = 1')!
-      gate(drain)
+      const state = gate(readDrainState(this.store))
+      // Taken inside the transaction: created_at orders admissions the way commits do.
+      const now = isoNow(this.clock)
       this.store.run(
-        `INSERT INTO jobs (id, name, spec, state, executor, created_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)`,
-        [id, spec.name, JSON.stringify(spec), executor, now, now],
+        `INSERT INTO jobs (id, name, spec, state, executor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        [id, spec.name, JSON.stringify(spec), state, executor, now, now],
       )
       spec.steps.forEach((_step, index) => {
         this.store.run(`INSERT INTO job_steps (job_id, step_index, name, state) VALUES (?, ?, ?, 'pending')`, [id, index, stepName(spec, index)])
@@ -100,6 +98,21 @@ export class JobStore {
   /** Jobs in a state, oldest admission first (the dispatcher's FIFO order). */
   jobIdsInState(state: JobState, limit = 1000): string[] {
     return this.store.all<{id: string}>('SELECT id FROM jobs WHERE state = ? ORDER BY seq LIMIT ?', [state, limit]).map((r) => r.id)
+  }
+
+  /** Running jobs, oldest start first: what a drain waits for. */
+  runningJobs(): {id: string; name: string; startedAt: string | null}[] {
+    return this.store
+      .all<{id: string; name: string; started_at: string | null}>(`SELECT id, name, started_at FROM jobs WHERE state = 'running' ORDER BY started_at, seq`)
+      .map((r) => ({id: r.id, name: r.name, startedAt: r.started_at}))
+  }
+
+  /** Counts of the given states only (index range scans: cheap enough to poll). */
+  countInStates<S extends JobState>(states: readonly S[]): Record<S, number> {
+    const counts = Object.fromEntries(states.map((s) => [s, 0])) as Record<S, number>
+    const rows = this.store.all<{state: S; n: number}>(`SELECT state, COUNT(*) AS n FROM jobs WHERE state IN (${states.map(() => '?').join(',')}) GROUP BY state`, states)
+    for (const row of rows) counts[row.state] = row.n
+    return counts
   }
 
   countByState(): Record<JobState, number> {
@@ -155,12 +168,6 @@ export class JobStore {
       `UPDATE job_steps SET state = ?, exit_code = ?, image_digest = COALESCE(?, image_digest), finished_at = ? WHERE job_id = ? AND step_index = ? AND state IN ('pending', 'running')`,
       [state, exitCode, imageDigest, isoNow(this.clock), id, index],
     )
-  }
-}
-
-function refuseWhileDraining(drain: DrainGate): void {
-  if (drain.state !== 'active') {
-    throw new DanubeError('DRAINING', `danube is ${drain.state}; not accepting new jobs`, {httpStatus: 503, exitCode: 75})
   }
 }
 

@@ -45,21 +45,8 @@ export const MIGRATIONS: readonly string[] = [
     stopped_at TEXT
   );
 
-  -- The singleton drain-state row: the agent enforces it, every admission reads it.
-  CREATE TABLE drain_state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    state TEXT NOT NULL CHECK (state IN ('active', 'draining', 'drained')),
-    requested_at TEXT,
-    deadline_at TEXT,
-    force INTEGER NOT NULL DEFAULT 0,
-    grace_period_ms INTEGER,
-    message TEXT,
-    requested_by TEXT,
-    updated_at TEXT NOT NULL
-  );
-  INSERT INTO drain_state (id, state, updated_at) VALUES (1, 'active', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
-
-  -- One row per drain, from request to its end.
+  -- One row per drain, from request to its end. last_admitted_seq is the highest jobs.seq committed before
+  -- the drain (every job admitted as queued after it would be a bug); ended_by/end_message record a cancel.
   CREATE TABLE drain_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at TEXT NOT NULL,
@@ -69,9 +56,28 @@ export const MIGRATIONS: readonly string[] = [
     force INTEGER NOT NULL DEFAULT 0,
     message TEXT,
     requested_by TEXT,
+    ended_by TEXT,
+    end_message TEXT,
+    last_admitted_seq INTEGER NOT NULL DEFAULT 0,
     jobs_waited_for TEXT NOT NULL DEFAULT '[]',
     jobs_killed TEXT NOT NULL DEFAULT '[]'
   );
+
+  -- The singleton drain-state row: the agent enforces it, every admission reads it. history_id names the
+  -- drain in progress, so a transition meant for one drain can never end another.
+  CREATE TABLE drain_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL CHECK (state IN ('active', 'draining', 'drained')),
+    history_id INTEGER REFERENCES drain_history (id),
+    requested_at TEXT,
+    deadline_at TEXT,
+    force INTEGER NOT NULL DEFAULT 0,
+    grace_period_ms INTEGER,
+    message TEXT,
+    requested_by TEXT,
+    updated_at TEXT NOT NULL
+  );
+  INSERT INTO drain_state (id, state, updated_at) VALUES (1, 'active', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
 
   -- Every config-as-code sync attempt; cac:freshness reads the last successful one.
   CREATE TABLE cac_syncs (
