@@ -8,7 +8,7 @@ import {type Clock, systemClock} from '../lib/clock.js'
 import type {DanubeConfig} from '../lib/config/index.js'
 import {parseDuration} from '../lib/duration.js'
 import {DanubeError} from '../lib/errors.js'
-import {AgentRowStore, agentIsRunning, HEARTBEAT_INTERVAL_MS} from '../lib/store/agent-row.js'
+import {AgentRowStore, agentIsRunning, HEARTBEAT_INTERVAL_MS, processAlive} from '../lib/store/agent-row.js'
 import {DrainStore} from '../lib/store/drain.js'
 import {Store} from '../lib/store/index.js'
 import {JobStore} from '../lib/store/jobs.js'
@@ -205,13 +205,4 @@ async function createExecutor(config: DanubeConfig, deps: {jobs: JobStore; orpha
     return new KubernetesExecutor({config, logger: deps.logger, jobExists: (id) => deps.jobs.exists(id), orphans: deps.orphans})
   }
   throw new DanubeError('EXECUTOR_UNAVAILABLE', `jobs.executor "${config.jobs.executor}" is not available in this build`, {exitCode: 2})
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }

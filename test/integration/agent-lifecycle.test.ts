@@ -5,6 +5,7 @@ import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, makeStateDir, removeStateDir, startAgent, waitFor} from '../support/agent-process.js'
+import {processIsLive} from '../support/processes.js'
 
 const started: AgentProcess[] = []
 const dirs: string[] = []
@@ -27,15 +28,6 @@ async function trigger(agent: AgentProcess, spec: unknown): Promise<string> {
 
 async function state(agent: AgentProcess, id: string): Promise<{state: string; reason: string | null}> {
   return (await (await agent.api(`/api/v1/jobs/${id}`)).json()) as {state: string; reason: string | null}
-}
-
-function processIsLive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2))
-  } catch {
-    return false
-  }
 }
 
 describe('agent shutdown and restart', () => {

@@ -5,6 +5,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, removeStateDir, startAgent, waitFor} from '../support/agent-process.js'
+import {processIsLive} from '../support/processes.js'
 
 interface JobJson {
   id: string
@@ -23,16 +24,6 @@ afterAll(async () => {
   await agent.stop('SIGKILL')
   removeStateDir(agent.stateDir)
 })
-
-/** Live means present and not a zombie: a killed orphan stays a zombie until PID 1 reaps it. */
-function processIsLive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2))
-  } catch {
-    return false
-  }
-}
 
 async function trigger(spec: unknown): Promise<JobJson> {
   const response = await agent.api('/api/v1/jobs', {method: 'POST', body: JSON.stringify(spec)})

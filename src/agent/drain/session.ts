@@ -8,7 +8,7 @@ import type {Clock} from '../../lib/clock.js'
 import {parseDuration} from '../../lib/duration.js'
 import {DanubeError, usageError} from '../../lib/errors.js'
 import type {JobReason, JobState} from '../../lib/jobs/model.js'
-import {AgentRowStore, agentIsRunning} from '../../lib/store/agent-row.js'
+import {AgentRowStore, agentIsRunning, processAlive} from '../../lib/store/agent-row.js'
 import {
   type DrainCancelResult,
   type DrainRecord,
@@ -205,12 +205,3 @@ export function notDrainingError(): DanubeError {
   return new DanubeError('NOT_DRAINING', 'no drain in progress; nothing to monitor', {hint: 'start one with `danube drain --timeout 10m`'})
 }
 
-/** The agent row's pid still exists (a SIGKILLed agent is noticed at once, not after its heartbeat goes stale). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}

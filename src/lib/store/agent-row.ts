@@ -77,3 +77,13 @@ export function agentIsRunning(row: AgentRow | undefined, now: Date): boolean {
   if (!row || row.stoppedAt) return false
   return now.getTime() - Date.parse(row.heartbeatAt) < HEARTBEAT_STALE_MS
 }
+
+/** Whether a pid exists (EPERM: it does, owned by another user). A SIGKILLed agent is noticed at once, not after its heartbeat goes stale. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

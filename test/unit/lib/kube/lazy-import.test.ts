@@ -6,22 +6,9 @@ import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-const dir = path.resolve(import.meta.dirname, '../../../../src/lib/kube')
+import {valueImports} from '../../../support/processes.js'
 
-/** Static (non-type) import/export specifiers of a module. */
-function valueImports(source: string): string[] {
-  const specifiers: string[] = []
-  for (const match of source.matchAll(/^\s*(import|export)\s+(type\s+)?([^'";]*?)\s*from\s*['"]([^'"]+)['"]/gm)) {
-    const [, , typeOnly, clause, specifier] = match
-    if (typeOnly) continue
-    // `import {type A, type B} from` is type-only too under verbatimModuleSyntax.
-    const names = clause!.replace(/[{}]/g, '').split(',').map((name) => name.trim()).filter(Boolean)
-    if (clause!.startsWith('{') && names.length > 0 && names.every((name) => name.startsWith('type '))) continue
-    specifiers.push(specifier!)
-  }
-  for (const match of source.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm)) specifiers.push(match[1]!)
-  return specifiers
-}
+const dir = path.resolve(import.meta.dirname, '../../../../src/lib/kube')
 
 function staticGraph(file: string, seen = new Set<string>()): Set<string> {
   if (seen.has(file)) return seen

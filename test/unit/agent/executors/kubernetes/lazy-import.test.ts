@@ -5,20 +5,9 @@ import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-const src = path.resolve(import.meta.dirname, '../../../../../src')
+import {valueImports} from '../../../../support/processes.js'
 
-/** Static (non-type) import/export specifiers of a module (verbatimModuleSyntax: `import {type A}` is type-only). */
-function valueImports(source: string): string[] {
-  const specifiers: string[] = []
-  for (const match of source.matchAll(/^\s*(import|export)\s+(type\s+)?([^'";]*?)\s*from\s*['"]([^'"]+)['"]/gm)) {
-    const [, , typeOnly, clause, specifier] = match
-    if (typeOnly) continue
-    const names = clause!.replace(/[{}]/g, '').split(',').map((name) => name.trim()).filter(Boolean)
-    if (clause!.startsWith('{') && names.length > 0 && names.every((name) => name.startsWith('type '))) continue
-    specifiers.push(specifier!)
-  }
-  return specifiers
-}
+const src = path.resolve(import.meta.dirname, '../../../../../src')
 
 function staticGraph(file: string, seen = new Set<string>()): Set<string> {
   if (seen.has(file)) return seen
