@@ -1,8 +1,7 @@
 // Issue 2's figures: CLI start-up against bare node, admission throughput, idle agent memory.
 import {readFileSync} from 'node:fs'
-import http from 'node:http'
 
-import {BIN, benchEnv, report, startAgent, stateDir, timeCommand} from './support.js'
+import {BIN, benchEnv, measureAdmission, report, startAgent, stateDir, timeCommand} from './support.js'
 
 const dir = stateDir()
 const env = benchEnv(dir)
@@ -21,36 +20,8 @@ try {
 
   // One long job holds the only slot, so every benchmark job stays queued: admission, not execution.
   await agent.api('/api/v1/jobs', {method: 'POST', body: JSON.stringify({name: 'holder', steps: [{run: 'sleep 300'}]})})
-  const total = 4000
-  const clients = 16
-  const body = JSON.stringify({name: 'bench', steps: [{run: 'true'}]})
-  // node:http with keep-alive rather than fetch: the client shares the machine's two cores with the
-  // agent, and undici's per-request cost would be measured as the agent's.
-  const keepAlive = new http.Agent({keepAlive: true, maxSockets: clients})
-  const [host, port] = agent.httpAddr.split(':')
-  const post = () =>
-    new Promise((resolve, reject) => {
-      const request = http.request({host, port, path: '/api/v1/jobs', method: 'POST', agent: keepAlive, headers: {Authorization: `Bearer ${agent.token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body)}}, (response) => {
-        response.resume()
-        response.on('end', () => resolve(response.statusCode))
-      })
-      request.on('error', reject)
-      request.end(body)
-    })
-  let sent = 0
-  let failed = 0
-  const started = performance.now()
-  await Promise.all(
-    Array.from({length: clients}, async () => {
-      while (sent < total) {
-        sent++
-        if ((await post()) !== 201) failed++
-      }
-    }),
-  )
-  keepAlive.destroy()
-  const seconds = (performance.now() - started) / 1000
-  report({figure: 'admission throughput (POST /api/v1/jobs, 16 clients)', jobsPerSecond: Math.round(total / seconds), failed, target: '>= 1000/s'})
+  const admission = await measureAdmission(agent)
+  report({figure: 'admission throughput (POST /api/v1/jobs, 16 clients)', ...admission, target: '>= 1000/s'})
   report({figure: 'agent resident memory after admissions', MiB: round(rssKiB(agent.child.pid) / 1024)})
 } finally {
   await agent.stop()

@@ -11,6 +11,8 @@ import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync}
 import path from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
+import {measureAdmission} from './support.js'
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const BIN = path.join(ROOT, 'bin/run.js')
 const DIST_STORE = path.join(ROOT, 'dist/lib/store/index.js')
@@ -62,6 +64,8 @@ async function startAgent(extraEnv = {}) {
     })
   return {
     stateDir,
+    httpAddr,
+    token,
     api,
     async trigger(spec) {
       const response = await api('/api/v1/jobs', spec)
@@ -110,8 +114,6 @@ async function until(condition, what, timeoutMs = 30_000) {
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
-const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))]
-const round = (n) => Math.round(n * 10) / 10
 const report = (figure) => console.log(JSON.stringify({bench: 'drain', ...figure}))
 
 /** The last running job's process ends → `danube drain` has returned (drained, exit 0). */
@@ -180,24 +182,9 @@ async function admissionThroughput() {
   try {
     const blocker = await agent.trigger({name: 'blocker', steps: [{run: 'sleep 300'}]})
     await agent.waitRunning([blocker.id])
-    const latencies = []
-    let next = 0
-    const started = performance.now()
-    await Promise.all(
-      Array.from({length: 16}, async () => {
-        while (next < ADMISSIONS) {
-          next++
-          const t = performance.now()
-          const response = await agent.api('/api/v1/jobs', {name: 'queued', steps: [{run: 'true'}]})
-          await response.arrayBuffer()
-          if (response.status !== 201) throw new Error(`trigger: HTTP ${response.status}`)
-          latencies.push(performance.now() - t)
-        }
-      }),
-    )
-    const seconds = (performance.now() - started) / 1000
+    const admission = await measureAdmission({httpAddr: agent.httpAddr, token: agent.token}, {total: ADMISSIONS})
     const [{n: queued}] = agent.query(`SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'`)
-    report({figure: 'admission-throughput', unit: 'jobs/s', clients: 16, jobs: latencies.length, queued, value: Math.round(latencies.length / seconds), p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99))})
+    report({figure: 'admission-throughput', unit: 'jobs/s', clients: 16, jobs: ADMISSIONS, queued, value: admission.jobsPerSecond, p50Ms: admission.p50Ms, p99Ms: admission.p99Ms})
   } finally {
     await agent.stop()
   }

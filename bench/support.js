@@ -1,5 +1,6 @@
 // Shared by the benchmark scripts: start a real agent from the built CLI, time commands, print figures.
 import {spawn, spawnSync} from 'node:child_process'
+import http from 'node:http'
 import {mkdtempSync, readFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -55,4 +56,45 @@ export async function startAgent(dir, env = {}) {
 
 export function report(figure) {
   console.log(JSON.stringify(figure))
+}
+
+/**
+ * Admission throughput: `total` POST /api/v1/jobs from `clients` concurrent keep-alive connections.
+ * node:http rather than fetch: the client shares the machine's two cores with the agent, and undici's
+ * per-request cost would be measured as the agent's. Start the agent with one slot held by a long job so
+ * that this measures admission, not execution.
+ */
+export async function measureAdmission({httpAddr, token}, {total = 4000, clients = 16} = {}) {
+  const body = JSON.stringify({name: 'bench', steps: [{run: 'true'}]})
+  const keepAlive = new http.Agent({keepAlive: true, maxSockets: clients})
+  const [host, port] = httpAddr.split(':')
+  const headers = {Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body)}
+  const post = () =>
+    new Promise((resolve, reject) => {
+      const request = http.request({host, port, path: '/api/v1/jobs', method: 'POST', agent: keepAlive, headers}, (response) => {
+        response.resume()
+        response.on('end', () => resolve(response.statusCode))
+      })
+      request.on('error', reject)
+      request.end(body)
+    })
+  const latencies = []
+  let sent = 0
+  let failed = 0
+  const started = performance.now()
+  await Promise.all(
+    Array.from({length: clients}, async () => {
+      while (sent < total) {
+        sent++
+        const t = performance.now()
+        if ((await post()) !== 201) failed++
+        latencies.push(performance.now() - t)
+      }
+    }),
+  )
+  const seconds = (performance.now() - started) / 1000
+  keepAlive.destroy()
+  latencies.sort((a, b) => a - b)
+  const at = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] * 10) / 10
+  return {jobsPerSecond: Math.round(total / seconds), failed, p50Ms: at(50), p99Ms: at(99)}
 }

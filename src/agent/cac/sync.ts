@@ -7,6 +7,7 @@ import {existsSync, mkdirSync} from 'node:fs'
 import path from 'node:path'
 
 import type {Clock} from '../../lib/clock.js'
+import {redactUrlCredentials} from '../../lib/redact.js'
 import {CacSyncStore} from '../../lib/store/cac.js'
 import type {Store} from '../../lib/store/index.js'
 import type {Logger} from '../logger.js'
@@ -75,10 +76,10 @@ export class CacSync {
       await this.git(['-C', this.dir, 'clean', '-ffdxq'])
       const revision = (await this.git(['-C', this.dir, 'rev-parse', 'HEAD'])).trim()
       result = {ok: true, revision}
-      logger.debug('config-as-code synced', {repo: redactUrl(repo), branch, revision})
+      logger.debug('config-as-code synced', {repo: redactUrlCredentials(repo), branch, revision})
     } catch (error) {
       result = {ok: false, error: (error as Error).message}
-      logger.warn('config-as-code sync failed', {repo: redactUrl(repo), branch, error: result.error})
+      logger.warn('config-as-code sync failed', {repo: redactUrlCredentials(repo), branch, error: result.error})
     }
     try {
       this.syncs.finish(id, result)
@@ -100,7 +101,7 @@ export class CacSync {
           const killed = (error as {killed?: boolean}).killed || error.name === 'AbortError'
           const lines = stderr.trim().split('\n').filter(Boolean)
           const fatal = lines.filter((line) => /^(fatal|error):/.test(line))
-          const detail = redactUrl((fatal.length > 0 ? fatal : lines.slice(-2)).slice(0, 2).join('; ')) || error.message
+          const detail = redactUrlCredentials((fatal.length > 0 ? fatal : lines.slice(-2)).slice(0, 2).join('; ')) || error.message
           const command = `git ${args.find((arg) => !arg.startsWith('-') && arg !== this.dir) ?? ''}`
           if (this.abort.signal.aborted) reject(new Error(`${command} stopped: the agent is shutting down`))
           else if (killed) reject(new Error(`${command} timed out after ${Math.round(this.options.timeoutMs / 1000)}s (cac.timeout)`))
@@ -112,7 +113,3 @@ export class CacSync {
   }
 }
 
-/** `https://user:secret@host/repo` → `https://user:***@host/repo`, inside any text. */
-export function redactUrl(text: string): string {
-  return text.replaceAll(/(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:)[^@\s/]+@/gi, '$1***@')
-}

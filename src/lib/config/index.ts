@@ -9,6 +9,7 @@ import path from 'node:path'
 import type * as Yaml from 'yaml'
 
 import {DanubeError, EXIT_USAGE} from '../errors.js'
+import {REDACTED, redactUrlCredentials} from '../redact.js'
 import {checkSetting, envName, fromText, type Setting, SETTINGS, SETTINGS_BY_KEY} from './settings.js'
 
 export {envName, SETTINGS} from './settings.js'
@@ -241,14 +242,6 @@ export function describeConfig(loaded: LoadedConfig): {key: string; value: unkno
 
 /** Secret keys are hidden whole; credentials inside URLs (`https://user:token@host/repo`) lose the password. */
 export function redact(setting: Setting, value: unknown): unknown {
-  if (setting.secret) return '[REDACTED]'
-  if (typeof value !== 'string' || !value.includes('@') || !value.includes('://')) return value
-  try {
-    const url = new URL(value)
-    if (!url.password) return value
-    url.password = 'REDACTED'
-    return url.toString().replace(':REDACTED@', ':[REDACTED]@')
-  } catch {
-    return value
-  }
+  if (setting.secret) return REDACTED
+  return typeof value === 'string' ? redactUrlCredentials(value) : value
 }

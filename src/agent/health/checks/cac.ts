@@ -6,7 +6,7 @@ import type {Clock} from '../../../lib/clock.js'
 import {formatDuration} from '../../../lib/duration.js'
 import {CacSyncStore} from '../../../lib/store/cac.js'
 import type {Store} from '../../../lib/store/index.js'
-import {redactUrl} from '../../cac/sync.js'
+import {redactUrlCredentials} from '../../../lib/redact.js'
 import type {CheckOutcome, HealthCheck} from '../types.js'
 
 export interface CacCheckOptions {
@@ -24,7 +24,7 @@ export function cacCheck(options: CacCheckOptions): HealthCheck {
   return {
     key: 'cac:freshness',
     componentType: 'component',
-    componentId: redactUrl(options.repo),
+    componentId: redactUrlCredentials(options.repo),
     importance: 'degrading',
     observedUnit: 's',
     run: async () => evaluateCac(new CacSyncStore(options.store(), options.clock), options),
