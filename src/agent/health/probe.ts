@@ -13,7 +13,6 @@ import {AgentRowStore} from '../../lib/store/agent-row.js'
 import {Store} from '../../lib/store/index.js'
 import {readToken} from '../../lib/token.js'
 import {describeError} from './engine.js'
-import {createHealthEngine, healthKubeClient} from './index.js'
 import {type CheckResult, type HealthCheck, type HealthDocument, KNOWN_CHECK_KEYS, worst} from './types.js'
 
 export interface HealthProbeOptions {
@@ -133,6 +132,8 @@ async function runLocally(options: HealthProbeOptions, exclude: readonly string[
     },
   }
   // Load the Kubernetes client before the clock starts: its load time is ours, not the API server's.
+  // The checks load only here: when the agent answers (the cron fast path), none of them is needed.
+  const {createHealthEngine, healthKubeClient} = await import('./index.js')
   const kubeClient = config.kubernetes.enabled ? healthKubeClient(config) : undefined
   await kubeClient?.().catch(() => {})
   const engine = createHealthEngine({
