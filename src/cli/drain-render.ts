@@ -96,12 +96,19 @@ export function renderEnd(view: DrainView, result: DrainRunResult): void {
     'timed-out': [`Deadline reached; ${snapshot.running.length} job(s) still running: ${still}. The drain remains active (wait: danube drain --monitor; kill: danube drain --timeout 0s --force; resume: danube drain --cancel).`, 'stderr'],
     cancelled: [`The drain was cancelled while watching${snapshot.record?.endedBy ? ` by ${snapshot.record.endedBy}` : ''}${snapshot.record?.endMessage ? ` ("${snapshot.record.endMessage}")` : ''}; jobs start again.`, 'stderr'],
     interrupted: ['Stopped watching; the drain continues. Watch again: danube drain --monitor; cancel: danube drain --cancel', 'stderr'],
-    stuck: [`Killed jobs still not gone 60s after the forced deadline and grace period: ${still}. The drain stays on until they are gone; check the executor (processes, pods in Terminating).`, 'stderr'],
+    stuck: [snapshot.running.length > 0 ? `Killed jobs still not gone 60s after the forced deadline and grace period: ${still}. The drain stays on until they are gone; check the executor (processes, pods in Terminating).` : leftBehindLine(report), 'stderr'],
     'agent-down': ['The agent stopped while draining. The drain stays recorded; the agent carries it on when it starts.', 'stderr'],
     detached: [`Not watching (--detach). Watch: danube drain --monitor; status: danube status`, 'stdout'],
   }
   const line = lines[result.end]
   if (line) view.say(line[0], line[1])
+}
+
+/** A drain that completed although killed jobs left something behind: what, where, and what to look at. */
+function leftBehindLine(report: DrainRunResult['report']): string {
+  const jobs = report.jobsKilled.filter((job) => job.leftBehind?.length).map((job) => `${job.id} (${job.name}): ${job.leftBehind!.join(', ')}`)
+  return `Drained, but killed jobs left these behind when the agent stopped waiting for them at kubernetes.cancelCap (pods still terminating, or a Job the API would not delete): ${jobs.join('; ')}. ` +
+    'Nothing runs under danube any more; they are the cluster\'s to end (kubectl -n <namespace> describe pod <name>; usually a node that is down).'
 }
 
 function summary(snapshot: DrainSnapshot): string {

@@ -29,7 +29,7 @@ export const EXIT_CODES: Readonly<Record<string, ExitCodeTable>> = {
   drain: {
     0: 'drained: no job is running (after the force-kills asked for; see jobsKilled), or --detach/--cancel done, or the agent is not running',
     ...COMMON,
-    1: 'error; or killed jobs still not gone 60s after the forced deadline plus grace period; or the agent stopped while watching',
+    1: 'error; or killed jobs still not gone 60s after the forced deadline plus grace period, or whose Kubernetes pods were still terminating at kubernetes.cancelCap (named); or the agent stopped while watching',
     3: 'deadline reached without --force: jobs still running (listed); the drain stays on',
     4: 'the drain was cancelled (by someone else) while watching',
     130: 'interrupted (Ctrl-C): stopped watching; the drain continues',

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {drainMode, drainRequestFromFlags, type DrainSnapshot, type JobSummary} from '../../src/agent/drain/session.js'
 import {watchDrain} from '../../src/agent/drain/watch.js'
 import {viewMode} from '../../src/cli/drain-render.js'
-import type {DrainState} from '../../src/lib/store/drain.js'
+import type {DrainRecord, DrainState} from '../../src/lib/store/drain.js'
 
 describe('drain flags', () => {
   it('turn into a request with a default 1h deadline', () => {
@@ -53,7 +53,7 @@ describe('watchDrain (fake snapshots, fixed clock)', () => {
   })
 
   /** Plays a script of snapshots, one per poll; the clock follows each snapshot's time. */
-  function scripted(frames: {t: number; drain?: Partial<DrainState>; running?: string[]; agentUp?: boolean}[], jobs: Record<string, JobSummary> = {}) {
+  function scripted(frames: {t: number; drain?: Partial<DrainState>; running?: string[]; agentUp?: boolean; killed?: string[]}[], jobs: Record<string, JobSummary> = {}) {
     let i = 0
     let now = T0
     const session = {
@@ -61,7 +61,7 @@ describe('watchDrain (fake snapshots, fixed clock)', () => {
         const frame = frames[Math.min(i++, frames.length - 1)]!
         now = T0 + frame.t
         return {
-          at: new Date(now), drain: drainState(frame.drain), record: undefined, queued: 0, deferred: 0,
+          at: new Date(now), drain: drainState(frame.drain), record: frame.killed ? record(frame.killed) : undefined, queued: 0, deferred: 0,
           running: (frame.running ?? []).map((id) => ({id, name: id, startedAt: null})), agent: {running: frame.agentUp ?? true, pid: 1},
         }
       },
@@ -69,6 +69,11 @@ describe('watchDrain (fake snapshots, fixed clock)', () => {
     }
     return {session, clock: {now: () => new Date(now)}, sleep: async () => {}, killGraceMs: 10_000, historyId: 7}
   }
+
+  const record = (jobsKilled: string[]): DrainRecord => ({
+    id: 7, startedAt: new Date(T0).toISOString(), endedAt: new Date(T0 + 20_000).toISOString(), outcome: 'forced', deadlineAt: new Date(T0 + 10_000).toISOString(),
+    force: true, message: null, requestedBy: 'alice', endedBy: null, endMessage: null, lastAdmittedSeq: 0, jobsWaitedFor: jobsKilled, jobsKilled,
+  })
 
   it('reports each job that ends, then drained', async () => {
     const ended: string[] = []
@@ -89,6 +94,13 @@ describe('watchDrain (fake snapshots, fixed clock)', () => {
     const result = await watchDrain(scripted([{t: 10_000, running: ['pod']}, {t: 10_000 + 5000 + 59_999, running: ['pod']}, {t: 10_000 + 5000 + 60_000, running: ['pod']}]))
     expect(result.end).toBe('stuck')
     expect(result.snapshot.running.map((j) => j.id)).toEqual(['pod'])
+  })
+
+  it('ends stuck, not drained, when a killed job\'s executor stopped waiting with pods still terminating (kubernetes.cancelCap)', async () => {
+    const killed = {id: 'k', name: 'k', state: 'cancelled' as const, reason: 'drain-timeout'}
+    const frames = [{t: 10_000, running: ['k']}, {t: 13_000, running: [], drain: {state: 'drained' as const}, killed: ['k']}]
+    expect((await watchDrain(scripted(frames, {k: {...killed, leftBehind: ['ns/danube-k-abcde']}}))).end).toBe('stuck')
+    expect((await watchDrain(scripted(frames, {k: killed}))).end).toBe('drained')
   })
 
   it('ends cancelled when the row is active again or names another drain, agent-down when the agent is gone, interrupted on abort', async () => {

@@ -85,6 +85,8 @@ export interface JobSummary {
   name: string
   state: JobState
   reason: JobReason | null
+  /** Present only when the executor stopped waiting with something still there (Kubernetes pods stuck terminating). */
+  leftBehind?: string[]
 }
 
 export interface DrainSnapshot {
@@ -170,7 +172,9 @@ export class DrainSession {
 
   job(id: string): JobSummary {
     const job = this.jobs.findJob(id)
-    return job ? {id, name: job.name, state: job.state, reason: job.reason} : {id, name: '?', state: 'failed', reason: 'unknown'}
+    if (!job) return {id, name: '?', state: 'failed', reason: 'unknown'}
+    const leftBehind = this.jobs.leftBehind(id)
+    return {id, name: job.name, state: job.state, reason: job.reason, ...(leftBehind.length ? {leftBehind} : {})}
   }
 
   report(snapshot: DrainSnapshot, result: string): DrainReport {

@@ -6,7 +6,11 @@ import type {Clock} from '../../lib/clock.js'
 import type {DrainSnapshot, JobSummary, RunningJobSummary} from './session.js'
 
 export const WATCH_POLL_MS = 200
-/** Past a forced deadline plus the kill grace period, jobs still not gone after this are named as stuck. */
+/**
+ * Past a forced deadline plus the kill grace period, jobs still not gone after this are named as stuck. An executor
+ * that stops waiting sooner (Kubernetes, at kubernetes.cancelCap) records what it left behind instead; a drain whose
+ * killed jobs left something behind ends stuck too, as soon as it completes.
+ */
 export const STUCK_AFTER_MS = 60_000
 
 export type WatchEnd = 'drained' | 'timed-out' | 'cancelled' | 'interrupted' | 'stuck' | 'agent-down'
@@ -58,6 +62,7 @@ export async function watchDrain(options: WatchOptions): Promise<WatchResult> {
     known = snapshot.running
     listener.progress?.(snapshot)
     const end = judge(snapshot, options, clock.now())
+    if (end === 'drained' && leftBehind(snapshot, session).length > 0) return {end: 'stuck', snapshot, ended}
     if (end) return {end, snapshot, ended}
     if (signal?.aborted) return {end: 'interrupted', snapshot, ended}
     await sleep(options.pollMs ?? WATCH_POLL_MS, signal)
@@ -75,6 +80,11 @@ function judge(snapshot: DrainSnapshot, options: WatchOptions, now: Date): Watch
   if (!drain.force) return 'timed-out'
   const grace = drain.gracePeriodMs ?? options.killGraceMs
   return pastDeadline >= grace + (options.stuckAfterMs ?? STUCK_AFTER_MS) ? 'stuck' : undefined
+}
+
+/** Jobs this drain killed whose executor stopped waiting while something of them was still there. */
+export function leftBehind(snapshot: DrainSnapshot, session: Pick<WatchOptions['session'], 'job'>): JobSummary[] {
+  return (snapshot.record?.jobsKilled ?? []).map((id) => session.job(id)).filter((job) => (job.leftBehind?.length ?? 0) > 0)
 }
 
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -33,6 +33,11 @@ export interface ExecutionResult {
   state: 'succeeded' | 'failed' | 'cancelled'
   reason: JobReason | null
   exitCode: number | null
+  /**
+   * What was still there when the executor stopped waiting for a stopped job to be gone (Kubernetes: pods stuck
+   * terminating at kubernetes.cancelCap, as namespace/name). Recorded with the job; `danube drain` names them.
+   */
+  leftBehind?: string[]
 }
 
 export interface Executor {

@@ -23,6 +23,7 @@ import {errorForStatus, type KubeCallTarget, type KubeStatus, type MapContext, t
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   type DeleteJobOptions,
+  type DeletePodOptions,
   type KubeCallInfo,
   type KubeClient,
   type KubeClientOptions,
@@ -240,6 +241,14 @@ class KubeClientImpl implements KubeClient {
 
   getPod(namespace: string, name: string): Promise<V1Pod> {
     return this.call({verb: 'get', resource: 'pods', namespace, name}, ({options}) => this.core.readNamespacedPod({namespace, name}, options))
+  }
+
+  async deletePod(namespace: string, name: string, deleteOptions: DeletePodOptions = {}): Promise<void> {
+    await this.call({verb: 'delete', resource: 'pods', namespace, name}, ({options}) =>
+      this.core.deleteNamespacedPod({
+        namespace, name,
+        ...(deleteOptions.gracePeriodSeconds !== undefined ? {gracePeriodSeconds: deleteOptions.gracePeriodSeconds} : {}),
+      }, options))
   }
 
   readPodLog(namespace: string, pod: string, container: string): Promise<string> {

@@ -60,6 +60,11 @@ export interface DeleteJobOptions {
   gracePeriodSeconds?: number
 }
 
+export interface DeletePodOptions {
+  /** Overrides the pod's spec.terminationGracePeriodSeconds; 0 is a force deletion. */
+  gracePeriodSeconds?: number
+}
+
 export interface WatchOptions {
   labelSelector?: string
   fieldSelector?: string
@@ -95,6 +100,7 @@ export interface KubeClient {
   deleteJob(namespace: string, name: string, options?: DeleteJobOptions): Promise<void>
   listPods(namespace: string, labelSelector?: string): Promise<ListResult<V1Pod>>
   getPod(namespace: string, name: string): Promise<V1Pod>
+  deletePod(namespace: string, name: string, options?: DeletePodOptions): Promise<void>
   readPodLog(namespace: string, pod: string, container: string): Promise<string>
   /** Watches a collection path such as /apis/batch/v1/namespaces/x/jobs; resolves once connected. */
   watch<T = unknown>(path: string, options: WatchOptions, onEvent: (type: WatchEventType, object: T) => void, onDone: WatchDone): Promise<WatchHandle>

@@ -100,6 +100,12 @@ export class JobStore {
     return this.store.all<{id: string}>('SELECT id FROM jobs WHERE state = ? ORDER BY seq LIMIT ?', [state, limit]).map((r) => r.id)
   }
 
+  /** What the job's executor reported still there when it stopped waiting for it (pods stuck terminating); [] if nothing. */
+  leftBehind(id: string): string[] {
+    const row = this.store.get<{left_behind: string | null}>('SELECT left_behind FROM jobs WHERE id = ?', [id])
+    return row?.left_behind ? (JSON.parse(row.left_behind) as string[]) : []
+  }
+
   /** Running jobs, oldest start first: what a drain waits for. */
   runningJobs(): {id: string; name: string; startedAt: string | null}[] {
     return this.store
@@ -143,12 +149,17 @@ export class JobStore {
   }
 
   /** Ends a job from one of `from` states; false when it had already left them. */
-  finishJob(id: string, outcome: {state: 'succeeded' | 'failed' | 'cancelled'; reason: JobReason | null; exitCode?: number | null}, from: readonly JobState[] = ['running']): boolean {
+  finishJob(
+    id: string,
+    outcome: {state: 'succeeded' | 'failed' | 'cancelled'; reason: JobReason | null; exitCode?: number | null; leftBehind?: readonly string[]},
+    from: readonly JobState[] = ['running'],
+  ): boolean {
     const now = isoNow(this.clock)
+    const leftBehind = outcome.leftBehind?.length ? JSON.stringify(outcome.leftBehind) : null
     return this.store.immediate(() => {
       const changed = this.store.run(
-        `UPDATE jobs SET state = ?, reason = ?, exit_code = ?, finished_at = ?, updated_at = ? WHERE id = ? AND state IN (${from.map(() => '?').join(',')})`,
-        [outcome.state, outcome.reason, outcome.exitCode ?? null, now, now, id, ...from],
+        `UPDATE jobs SET state = ?, reason = ?, exit_code = ?, left_behind = ?, finished_at = ?, updated_at = ? WHERE id = ? AND state IN (${from.map(() => '?').join(',')})`,
+        [outcome.state, outcome.reason, outcome.exitCode ?? null, leftBehind, now, now, id, ...from],
       ).changes === 1
       if (changed) {
         // Steps that never finished end with the job: running ones take its outcome, pending ones are skipped.

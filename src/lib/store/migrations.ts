@@ -103,6 +103,11 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (namespace, name)
   );
   `,
+  // 3: what a stopped job left behind when its executor stopped waiting for it (Kubernetes pods still terminating at
+  // kubernetes.cancelCap), as a JSON array of names; null when nothing was left. `danube drain` names them.
+  `
+  ALTER TABLE jobs ADD COLUMN left_behind TEXT;
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

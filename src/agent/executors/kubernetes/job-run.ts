@@ -1,8 +1,9 @@
 // Owns one Danube job's life as a Kubernetes Job: creating it (or adopting the one a previous agent made), following
 // its pod through the shared watch cache to record each step's start, exit code and image digest and copy each
 // container's log when it ends, deciding the outcome, and cleaning up: a cancelled, timed-out or broken job is deleted
-// with propagationPolicy Foreground and is reported only once its pods are gone, or after kubernetes.cancelCap with the
-// pods that are stuck terminating named in the log.
+// with propagationPolicy Foreground (and the stop's grace period: a drain's --grace-period, else
+// kubernetes.gracePeriodSeconds) and is reported only once its pods are gone, or after kubernetes.cancelCap with the
+// pods that are stuck terminating named in the log and in the result's leftBehind.
 
 import type {V1ContainerStatus, V1Job, V1Pod} from '@kubernetes/client-node'
 
@@ -12,7 +13,7 @@ import type {JobReason} from '../../../lib/jobs/model.js'
 import {stepName} from '../../../lib/jobs/model.js'
 import type {KubeClient} from '../../../lib/kube/index.js'
 import type {Logger} from '../../logger.js'
-import {type ExecutionContext, type ExecutionResult, stopReason} from '../types.js'
+import {type ExecutionContext, type ExecutionResult, stopGraceMs, stopReason} from '../types.js'
 import {buildJobManifest, FINAL_CONTAINER, JOB_ID_LABEL, kubeJobName, type ManifestOptions, stepIndexOf} from './manifest.js'
 import {extractOutputs, parseOutputsLog} from './outputs.js'
 import type {ClusterWatcher} from './watcher.js'
@@ -262,19 +263,20 @@ export class KubeJobRun {
       case 'stopped': {
         this.snapshotRunningLogs()
         await this.logChain
-        await this.deleteAndWait()
-        return {state: decision.reason === 'timeout' ? 'failed' : 'cancelled', reason: decision.reason, exitCode: null}
+        const leftBehind = await this.deleteAndWait(this.stopGraceSeconds())
+        return {state: decision.reason === 'timeout' ? 'failed' : 'cancelled', reason: decision.reason, exitCode: null, ...(leftBehind.length ? {leftBehind} : {})}
       }
       case 'failed': {
         log.note(decision.message)
         this.deps.logger.warn('Kubernetes job failed', {jobId: this.context.job.id, reason: decision.reason, detail: decision.message})
+        let leftBehind: string[] = []
         if (decision.cleanup) {
           this.snapshotRunningLogs()
           await this.logChain
-          await this.deleteAndWait()
+          leftBehind = await this.deleteAndWait(this.deps.settings.gracePeriodSeconds)
         }
         await this.logChain
-        return {state: 'failed', reason: decision.reason, exitCode: decision.exitCode}
+        return {state: 'failed', reason: decision.reason, exitCode: decision.exitCode, ...(leftBehind.length ? {leftBehind} : {})}
       }
       case 'succeeded': {
         await this.logChain
@@ -318,20 +320,30 @@ export class KubeJobRun {
     }
   }
 
+  /** The grace period of a stop: the StopRequest's own (a drain's --grace-period), rounded up to seconds; else the configured one. */
+  private stopGraceSeconds(): number {
+    const configuredMs = this.deps.settings.gracePeriodSeconds * 1000
+    return Math.ceil(stopGraceMs(this.context.signal, configuredMs) / 1000)
+  }
+
   /**
-   * Deletes the Job (Foreground, the configured grace period) and waits until its pods are gone, retrying the delete
-   * while the API fails; gives up at kubernetes.cancelCap, naming what is left.
+   * Deletes the Job (Foreground, with graceSeconds) and waits until its pods are gone, retrying the delete while the API
+   * fails; gives up at kubernetes.cancelCap (longer by however much graceSeconds exceeds kubernetes.gracePeriodSeconds,
+   * so that a long drain grace period is never cut short), naming what is left. Returns what is left behind: the pods
+   * still terminating, or the Job when it could not be deleted.
    */
-  private async deleteAndWait(): Promise<void> {
+  private async deleteAndWait(graceSeconds: number): Promise<string[]> {
     const {client, settings, logger} = this.deps
     const {log, job} = this.context
-    const deadline = Date.now() + settings.cancelCapMs
-    const cap = formatDuration(settings.cancelCapMs)
+    const capMs = settings.cancelCapMs + Math.max(0, graceSeconds - settings.gracePeriodSeconds) * 1000
+    const deadline = Date.now() + capMs
+    const cap = formatDuration(capMs)
+    await this.deletePodsWithGrace(graceSeconds)
     let deleted = false
     let complained = false
     while (!deleted && Date.now() < deadline) {
       try {
-        await client.deleteJob(this.namespace, this.name, {propagationPolicy: 'Foreground', gracePeriodSeconds: settings.gracePeriodSeconds})
+        await client.deleteJob(this.namespace, this.name, {propagationPolicy: 'Foreground', gracePeriodSeconds: graceSeconds})
         deleted = true
       } catch (error) {
         const danube = asDanubeError(error)
@@ -347,16 +359,43 @@ export class KubeJobRun {
     if (!deleted) {
       log.note(`gave up deleting Kubernetes Job ${this.namespace}/${this.name} after ${cap}; its activeDeadlineSeconds and ttlSecondsAfterFinished end it`)
       logger.warn('Kubernetes Job not deleted', {jobId: job.id, namespace: this.namespace, name: this.name})
-      return
+      return [`${this.namespace}/${this.name} (Job, not deleted)`]
     }
     const gone = await this.waitUntil(() => this.deps.watcher.podsOf(job.id).length === 0, deadline)
     if (gone) {
       log.note(`deleted Kubernetes Job ${this.namespace}/${this.name}; its pods are gone`)
-      return
+      return []
     }
     const stuck = this.deps.watcher.podsOf(job.id).map((pod) => pod.metadata?.name ?? '?')
     log.note(`pods still terminating after ${cap}: ${stuck.join(', ')} (namespace ${this.namespace}); reporting the job anyway`)
     logger.warn('Kubernetes pods stuck terminating', {jobId: job.id, namespace: this.namespace, pods: stuck})
+    return stuck.map((name) => `${this.namespace}/${name}`)
+  }
+
+  /**
+   * Deletes each pod whose own terminationGracePeriodSeconds differs from graceSeconds with that grace period, before the
+   * Job is deleted. A Foreground delete's gracePeriodSeconds applies to the Job only: the garbage collector then deletes
+   * the dependents without one, so each pod would get its spec's terminationGracePeriodSeconds
+   * (https://kubernetes.io/docs/concepts/architecture/garbage-collection/#foreground-deletion); a pod DELETE's own
+   * gracePeriodSeconds overrides the spec's (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination).
+   * 0 becomes 1, as kubectl does without --force: a pod deleted with 0 leaves the API at once, before the kubelet has
+   * stopped its containers (force deletion). Best effort: if a pod cannot be deleted (no RBAC `delete` on pods), it keeps
+   * its own grace period and the Job delete still ends it.
+   */
+  private async deletePodsWithGrace(graceSeconds: number): Promise<void> {
+    const podGrace = Math.max(1, graceSeconds)
+    const pods = this.deps.watcher.podsOf(this.context.job.id)
+      .filter((pod) => !pod.metadata?.deletionTimestamp && pod.metadata?.name && (pod.spec?.terminationGracePeriodSeconds ?? 30) !== podGrace)
+    for (const pod of pods) {
+      const podName = pod.metadata!.name!
+      try {
+        await this.deps.client.deletePod(this.namespace, podName, {gracePeriodSeconds: podGrace})
+      } catch (error) {
+        const danube = asDanubeError(error)
+        if (danube.code === 'KUBE_NOT_FOUND') continue
+        this.context.log.note(`cannot delete pod ${this.namespace}/${podName} with a ${podGrace}s grace period: ${danube.message}; it gets its own ${pod.spec?.terminationGracePeriodSeconds ?? 30}s`)
+      }
+    }
   }
 
   /** Resolves true once predicate holds (checked on every watch change), false at the deadline. */
