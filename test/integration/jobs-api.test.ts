@@ -70,6 +70,16 @@ describe('a job on the local executor', () => {
     expect((await job(created.id)).state).toBe('succeeded')
   })
 
+  it("does not hand the agent's own environment to steps", async () => {
+    const created = await trigger({name: 'env', env: {GREETING: 'hi'}, steps: [{run: 'env > "$DANUBE_OUTPUT_DIR/env.txt"'}]})
+    expect((await finished(created.id)).state).toBe('succeeded')
+    const env = readFileSync(path.join(agent.stateDir, 'artifacts', created.id, 'env.txt'), 'utf8')
+    expect(env).toContain('GREETING=hi')
+    expect(env).toContain(`DANUBE_JOB_ID=${created.id}`)
+    expect(env).toMatch(/^PATH=/m)
+    expect(env).not.toMatch(/^DANUBE_HOME=|^DANUBE_JOBS_MAX_CONCURRENT=|^DANUBE_KUBERNETES_ENABLED=/m)
+  })
+
   it('fails on the first non-zero step and skips the rest', async () => {
     const created = await trigger({name: 'fail', steps: [{run: 'true'}, {run: 'exit 3'}, {run: 'echo never'}]})
     const done = await finished(created.id)

@@ -22,7 +22,11 @@ interface LocalHandle {
 export class LocalExecutor implements Executor {
   readonly name = 'local' as const
 
-  constructor(private readonly baseEnv: NodeJS.ProcessEnv = process.env) {}
+  private readonly baseEnv: NodeJS.ProcessEnv
+
+  constructor(agentEnv: NodeJS.ProcessEnv = process.env) {
+    this.baseEnv = stepBaseEnv(agentEnv)
+  }
 
   async run(context: ExecutionContext): Promise<ExecutionResult> {
     const {job, log, signal} = context
@@ -121,6 +125,17 @@ function parseHandle(text: string | null): LocalHandle | undefined {
   } catch {
     return undefined
   }
+}
+
+/**
+ * The part of the agent's environment a step inherits: what a shell needs to behave, nothing else. The
+ * agent's own variables (DANUBE_*, KUBECONFIG, OTEL_*, credentials a service manager passed it) stay out
+ * of jobs; a job gets its spec's `env` and the DANUBE_JOB_ID / DANUBE_WORKSPACE / DANUBE_OUTPUT_DIR trio.
+ */
+export const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'] as const
+
+function stepBaseEnv(agentEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(INHERITED_ENV.filter((name) => agentEnv[name] !== undefined).map((name) => [name, agentEnv[name]]))
 }
 
 function signalNumber(name: NodeJS.Signals | null): number {
