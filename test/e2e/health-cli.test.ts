@@ -1,13 +1,14 @@
 // `danube health` as cron runs it: bin/run.js in a child process, monitoring-plugin exit codes, the same
 // document whether the agent answers or not, a read-only state directory (as uid 65534), the CLI's own
 // timeout, and an import graph without the heavy clients.
-import {chmodSync, readFileSync} from 'node:fs'
+import {chmodSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {HealthDocument} from '../../src/agent/health/types.js'
 import {type AgentProcess, REPO_ROOT, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
+import {staticImportGraph} from '../support/imports.js'
 
 const parse = (stdout: string) => JSON.parse(stdout) as HealthDocument
 
@@ -99,19 +100,9 @@ describe('danube health', () => {
 
   it('keeps @kubernetes/client-node, @grpc/grpc-js and OpenTelemetry off its static import graph', () => {
     const seen = new Set<string>()
-    const heavy: string[] = []
-    const visit = (file: string) => {
-      if (seen.has(file)) return
-      seen.add(file)
-      const source = readFileSync(file, 'utf8')
-      for (const match of source.matchAll(/^import\s+(?!type\b)(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]/gm)) {
-        const specifier = match[1]!
-        if (specifier.startsWith('.')) visit(path.resolve(path.dirname(file), specifier))
-        else if (/^@kubernetes\/|^@grpc\/|^@opentelemetry\/|^grpc-health-check|^execa/.test(specifier)) heavy.push(`${path.relative(REPO_ROOT, file)} → ${specifier}`)
-      }
-    }
-    visit(path.join(REPO_ROOT, 'dist/commands/health.js'))
-    visit(path.join(REPO_ROOT, 'dist/agent/health/probe.js'))
+    staticImportGraph(path.join(REPO_ROOT, 'dist/commands/health.js'), seen)
+    staticImportGraph(path.join(REPO_ROOT, 'dist/agent/health/probe.js'), seen)
+    const heavy = [...seen].filter((specifier) => /^@kubernetes\/|^@grpc\/|^@opentelemetry\/|^grpc-health-check|^execa/.test(specifier))
     expect(seen.size).toBeGreaterThan(10)
     expect(heavy).toEqual([])
   })

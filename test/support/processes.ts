@@ -1,5 +1,4 @@
-// What tests need to know about processes and modules: whether a process is really alive, and which
-// modules a source file imports at load time.
+// What tests need to know about processes: whether one is really alive.
 
 import {readFileSync} from 'node:fs'
 
@@ -11,21 +10,4 @@ export function processIsLive(pid: number): boolean {
   } catch {
     return false
   }
-}
-
-/**
- * Static (non-type) import/export specifiers of a module. Under verbatimModuleSyntax `import type …` and
- * `import {type A, type B} …` are erased, so they do not load anything and are left out.
- */
-export function valueImports(source: string): string[] {
-  const specifiers: string[] = []
-  for (const match of source.matchAll(/^\s*(import|export)\s+(type\s+)?([^'";]*?)\s*from\s*['"]([^'"]+)['"]/gm)) {
-    const [, , typeOnly, clause, specifier] = match
-    if (typeOnly) continue
-    const names = clause!.replace(/[{}]/g, '').split(',').map((name) => name.trim()).filter(Boolean)
-    if (clause!.startsWith('{') && names.length > 0 && names.every((name) => name.startsWith('type '))) continue
-    specifiers.push(specifier!)
-  }
-  for (const match of source.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm)) specifiers.push(match[1]!)
-  return specifiers
 }

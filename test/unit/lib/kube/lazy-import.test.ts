@@ -6,23 +6,13 @@ import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {valueImports} from '../../../support/processes.js'
+import {staticImportGraph, valueImports} from '../../../support/imports.js'
 
 const dir = path.resolve(import.meta.dirname, '../../../../src/lib/kube')
 
-function staticGraph(file: string, seen = new Set<string>()): Set<string> {
-  if (seen.has(file)) return seen
-  seen.add(file)
-  for (const specifier of valueImports(readFileSync(file, 'utf8'))) {
-    if (specifier.startsWith('.')) staticGraph(path.resolve(path.dirname(file), specifier.replace(/\.js$/, '.ts')), seen)
-    else seen.add(specifier)
-  }
-  return seen
-}
-
 describe('lazy loading of @kubernetes/client-node', () => {
   it('the static import graph of src/lib/kube/index.ts does not contain the client', () => {
-    const graph = staticGraph(path.join(dir, 'index.ts'))
+    const graph = staticImportGraph(path.join(dir, 'index.ts'))
     expect([...graph].filter((entry) => entry.includes('@kubernetes/client-node') || entry.endsWith('client.ts'))).toEqual([])
     expect(graph.has(path.join(dir, 'errors.ts'))).toBe(true)
   })

@@ -5,19 +5,9 @@ import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {valueImports} from '../../../../support/processes.js'
+import {staticImportGraph} from '../../../../support/imports.js'
 
 const src = path.resolve(import.meta.dirname, '../../../../../src')
-
-function staticGraph(file: string, seen = new Set<string>()): Set<string> {
-  if (seen.has(file)) return seen
-  seen.add(file)
-  for (const specifier of valueImports(readFileSync(file, 'utf8'))) {
-    if (specifier.startsWith('.')) staticGraph(path.resolve(path.dirname(file), specifier.replace(/\.js$/, '.ts')), seen)
-    else seen.add(specifier)
-  }
-  return seen
-}
 
 const heavy = (entry: string) => entry.includes('@kubernetes/client-node') || entry === 'tar-stream' || entry.includes(`executors${path.sep}kubernetes`)
 
@@ -25,9 +15,9 @@ describe('lazy loading of the kubernetes executor', () => {
   it('the agent and every command reach it only through import()', () => {
     const roots = [path.join(src, 'agent/agent.ts'), ...readdirSync(path.join(src, 'commands'), {recursive: true, encoding: 'utf8'})
       .filter((file) => file.endsWith('.ts')).map((file) => path.join(src, 'commands', file))]
-    for (const root of roots) expect([...staticGraph(root)].filter(heavy), root).toEqual([])
+    for (const root of roots) expect([...staticImportGraph(root)].filter(heavy), root).toEqual([])
     expect(readFileSync(path.join(src, 'agent/agent.ts'), 'utf8')).toContain("await import('./executors/kubernetes/index.js')")
     // The scanner does see the heavy modules where they are: the check above is not vacuous.
-    expect([...staticGraph(path.join(src, 'agent/executors/kubernetes/index.ts'))].filter(heavy)).toContain('tar-stream')
+    expect([...staticImportGraph(path.join(src, 'agent/executors/kubernetes/index.ts'))].filter(heavy)).toContain('tar-stream')
   })
 })
