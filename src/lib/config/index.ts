@@ -130,7 +130,7 @@ function applyDerivedDefaults(
     values.set(key, value)
     sources[key] = 'default'
   }
-  const home = env.HOME ?? homedir()
+  const home = env.HOME || homedir()
   const stateBase = env.XDG_STATE_HOME || path.join(home, '.local', 'state')
   derive('stateDir', isRoot && file === DEFAULT_CONFIG_FILE ? '/var/lib/danube' : path.join(stateBase, 'danube'))
   values.set('stateDir', path.resolve(values.get('stateDir') as string))

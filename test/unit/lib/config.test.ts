@@ -35,6 +35,10 @@ describe('loadConfig', () => {
     expect(loadConfig({env: baseEnv, isRoot: false}).config.auth.tokenFile).toBe('/home/op/.local/state/danube/agent.token')
   })
 
+  it('never makes the state directory relative to the working directory when HOME is empty', () => {
+    expect(path.isAbsolute(loadConfig({env: {HOME: '', XDG_STATE_HOME: ''}, isRoot: false}).config.stateDir)).toBe(true)
+  })
+
   it('reads typed values from the environment', () => {
     const {config} = loadConfig({env: {...baseEnv, DANUBE_JOBS_MAX_CONCURRENT: '8', DANUBE_KUBERNETES_ENABLED: 'false'}, isRoot: false})
     expect(config.jobs.maxConcurrent).toBe(8)
