@@ -6,9 +6,9 @@ import {BIN, benchEnv, measureAdmission, report, startAgent, stateDir, timeComma
 const dir = stateDir()
 const env = benchEnv(dir)
 
-const nodeMs = timeCommand(['-e', '0'], env)
-const statusMs = timeCommand([BIN, 'status', '--json'], env)
-const helpMs = timeCommand([BIN, '--help'], env)
+const nodeMs = (await timeCommand(['-e', '0'], env)).ms
+const statusMs = (await timeCommand([BIN, 'status', '--json'], env)).ms
+const helpMs = (await timeCommand([BIN, '--help'], env)).ms
 report({figure: 'node -e 0', ms: round(nodeMs)})
 report({figure: 'danube status --json', ms: round(statusMs), ratioToNode: round(statusMs / nodeMs), target: '<= 3x'})
 report({figure: 'danube --help', ms: round(helpMs), ratioToNode: round(helpMs / nodeMs), target: '<= 3x'})
@@ -19,7 +19,7 @@ try {
   report({figure: 'agent idle resident memory', MiB: round(rssKiB(agent.child.pid) / 1024), target: '< 120 MiB'})
 
   // One long job holds the only slot, so every benchmark job stays queued: admission, not execution.
-  await agent.api('/api/v1/jobs', {method: 'POST', body: JSON.stringify({name: 'holder', steps: [{run: 'sleep 300'}]})})
+  await agent.trigger({name: 'holder', steps: [{run: 'sleep 300'}]})
   const admission = await measureAdmission(agent)
   report({figure: 'admission throughput (POST /api/v1/jobs, 16 clients)', ...admission, target: '>= 1000/s'})
   report({figure: 'agent resident memory after admissions', MiB: round(rssKiB(agent.child.pid) / 1024)})

@@ -9,12 +9,10 @@
 import {spawn} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import {fileURLToPath, pathToFileURL} from 'node:url'
+import {pathToFileURL} from 'node:url'
 
-import {measureAdmission} from './support.js'
+import {BIN, benchEnv, measureAdmission, ROOT, startAgent as startBenchAgent} from './support.js'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const BIN = path.join(ROOT, 'bin/run.js')
 const DIST_STORE = path.join(ROOT, 'dist/lib/store/index.js')
 if (!existsSync(DIST_STORE)) {
   console.error('bench/drain.js: dist/ is missing; run `npm run build` first')
@@ -34,53 +32,12 @@ mkdirSync(TMP, {recursive: true})
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function env(stateDir, extra = {}) {
-  return {...process.env, DANUBE_HOME: stateDir, DANUBE_CONFIG: '', DANUBE_KUBERNETES_ENABLED: 'false', NO_COLOR: '1', DANUBE_SHUTDOWN_GRACE_PERIOD: '1s', ...extra}
-}
-
 async function startAgent(extraEnv = {}) {
-  const stateDir = mkdtempSync(path.join(TMP, 'drain-'))
-  const child = spawn(process.execPath, [BIN, 'agent', '--http-addr', '127.0.0.1:0', '--grpc-addr', '127.0.0.1:0'], {env: env(stateDir, extraEnv), stdio: ['ignore', 'ignore', 'pipe']})
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  let log = ''
-  const httpAddr = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent did not start:\n${log}`)), 20_000)
-    child.stderr.on('data', (chunk) => {
-      log += chunk
-      const line = log.split('\n').find((l) => l.includes('"agent started"'))
-      if (line) {
-        clearTimeout(timer)
-        resolve(JSON.parse(line).httpAddr)
-      }
-    })
-    child.once('exit', (code) => reject(new Error(`agent exited ${code}:\n${log}`)))
-  })
-  const token = readFileSync(path.join(stateDir, 'agent.token'), 'utf8').trim()
-  const api = (pathname, body) =>
-    fetch(`http://${httpAddr}${pathname}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: {Authorization: `Bearer ${token}`, ...(body === undefined ? {} : {'Content-Type': 'application/json'})},
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
+  const agent = await startBenchAgent(mkdtempSync(path.join(TMP, 'drain-')), extraEnv)
   return {
-    stateDir,
-    httpAddr,
-    token,
-    api,
-    async trigger(spec) {
-      const response = await api('/api/v1/jobs', spec)
-      if (response.status >= 300) throw new Error(`trigger: HTTP ${response.status} ${await response.text()}`)
-      return response.json()
-    },
-    async waitRunning(ids) {
-      for (;;) {
-        const states = await Promise.all(ids.map(async (id) => (await (await api(`/api/v1/jobs/${id}`)).json()).state))
-        if (states.every((s) => s === 'running')) return
-        await sleep(50)
-      }
-    },
+    ...agent,
     query(sql, params = []) {
-      const store = Store.openInStateDir(stateDir)
+      const store = Store.openInStateDir(agent.stateDir)
       try {
         return store.all(sql, params)
       } finally {
@@ -88,15 +45,14 @@ async function startAgent(extraEnv = {}) {
       }
     },
     async stop() {
-      child.kill('SIGTERM')
-      await exited
-      rmSync(stateDir, {recursive: true, force: true})
+      await agent.stop()
+      rmSync(agent.stateDir, {recursive: true, force: true})
     },
   }
 }
 
 function cli(args, stateDir) {
-  const child = spawn(process.execPath, [BIN, ...args], {env: env(stateDir), stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn(process.execPath, [BIN, ...args], {env: benchEnv(stateDir), stdio: ['ignore', 'pipe', 'pipe']})
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk) => (stdout += chunk))

@@ -2,11 +2,10 @@
 // throughput with 32 clients and the Kubernetes API calls it caused, worst-case answer time while the
 // Kubernetes API server hangs. Needs the build (dist/) and the Kubernetes test API server, run through tsx.
 // Usage: node bench/health.js   (prints one JSON line per figure)
-import {spawn} from 'node:child_process'
 import http from 'node:http'
 import path from 'node:path'
 
-import {BIN, ROOT, benchEnv, report, startAgent, stateDir} from './support.js'
+import {BIN, ROOT, benchEnv, report, startAgent, stateDir, timeCommand} from './support.js'
 
 const {tsImport} = await import('tsx/esm/api')
 const {KubeApiServer} = await tsImport(path.join(ROOT, 'test/support/kube-api-server.ts'), import.meta.url)
@@ -14,23 +13,6 @@ const {runningPod} = await tsImport(path.join(ROOT, 'test/support/kube/pods.ts')
 
 const round = (n) => Math.round(n * 100) / 100
 
-/**
- * Median wall time of `node args…` (after one warm-up). Spawned asynchronously, unlike support.js's
- * timeCommand: the Kubernetes test API server lives in this process and must keep answering meanwhile.
- */
-async function timeCommand(args, env, runs = 15) {
-  const once = () =>
-    new Promise((resolve) => {
-      const started = performance.now()
-      const child = spawn(process.execPath, args, {env, stdio: 'ignore'})
-      child.once('exit', (code) => resolve({ms: performance.now() - started, code}))
-    })
-  await once()
-  const results = []
-  for (let i = 0; i < runs; i++) results.push(await once())
-  results.sort((a, b) => a.ms - b.ms)
-  return results[Math.floor(results.length / 2)]
-}
 const CACHE_TTL_MS = 5000
 
 const kube = new KubeApiServer()
