@@ -1,10 +1,15 @@
 // Owns terminal rendering helpers for commands: colour only on a TTY without NO_COLOR, aligned tables,
 // relative times.
 
-import {Chalk, type ChalkInstance} from 'chalk'
+import type {ChalkInstance} from 'chalk'
 
-export function colors(stream: NodeJS.WriteStream = process.stdout): ChalkInstance {
+/**
+ * Chalk for a stream (colour only on a TTY without NO_COLOR), loaded only for human output: `--json`, as
+ * cron runs `danube status`, never pays for it.
+ */
+export async function colors(stream: NodeJS.WriteStream = process.stdout): Promise<ChalkInstance> {
   const enabled = Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb'
+  const {Chalk} = await import('chalk')
   return new Chalk({level: enabled ? 1 : 0})
 }
 

@@ -1,3 +1,5 @@
+import type {ChalkInstance} from 'chalk'
+
 import {BaseCommand} from '../cli/base-command.js'
 import {describeExitCodes} from '../cli/exit-codes.js'
 import {ago, colors, table} from '../cli/render.js'
@@ -16,13 +18,12 @@ ${describeExitCodes('status')}`
     const {config} = this.loadConfig()
     const {collectStatus} = await import('../agent/status.js')
     const status = collectStatus(config, {now: () => new Date()})
-    if (!this.jsonEnabled()) this.log(render(status))
+    if (!this.jsonEnabled()) this.log(render(status, await colors()))
     return status
   }
 }
 
-function render(status: AgentStatus): string {
-  const c = colors()
+function render(status: AgentStatus, c: ChalkInstance): string {
   const {agent} = status
   const state = agent.state === 'running' ? c.green('running') : c.red('down')
   const rows = [
