@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite runs for real: git (config-as-code sync), openssl (the
-# Kubernetes test API server's CA), docker-registry (the registry health probe; the tests start it on
-# loopback with their own config, never its default one, and never as a service). Idempotent: does
-# nothing when all are present, so it is cheap on a developer's machine.
+# Kubernetes test API server's CA, key round-trips), docker-registry (the registry health probe),
+# bubblewrap (the local executor's sandbox), prometheus (promtool and a real server for the telemetry
+# tests), shellcheck and bats (install scripts), mandoc (man-page lint), debootstrap and
+# systemd-container (a booted Debian 12 for the install system test), systemd (systemd-analyze).
+# Servers are never started as services: the tests start them on loopback with their own config.
+# Idempotent: does nothing when all are present, so it is cheap on a developer's machine.
 set -euo pipefail
 
-packages=(git openssl docker-registry)
+packages=(git openssl docker-registry bubblewrap prometheus shellcheck bats mandoc debootstrap systemd-container systemd)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
