@@ -21,15 +21,25 @@ const step = z.strictObject({
   image: z.string().min(1).max(500).optional(),
 })
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+
 export const jobSpecSchema = z.strictObject({
   name: z.string().min(1).max(200),
   steps: z.array(step).min(1, 'expected at least one step'),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'), z.string()).optional(),
+  env: z.record(envName, z.string()).optional(),
+  /** Keys of `env` whose values are secret: provenance records them as [REDACTED], never their values. */
+  secrets: z.array(envName).optional(),
   timeout: duration.default('1h'),
   source: z.strictObject({uri: z.string().min(1), ref: z.string().optional(), commit: z.string().optional()}).optional(),
   inputs: z.array(z.strictObject({uri: z.string().min(1), digest: z.string().min(1)})).optional(),
   /** While danube drains: store the job as deferred (202) and queue it when the drain ends, instead of 503 DRAINING. */
   defer: z.boolean().optional(),
+}).superRefine((spec, context) => {
+  for (const [index, key] of (spec.secrets ?? []).entries()) {
+    if (!spec.env || !Object.hasOwn(spec.env, key)) {
+      context.addIssue({code: 'custom', path: ['secrets', index], message: `"${key}" is not a key of env`})
+    }
+  }
 })
 
 export type JobSpec = z.output<typeof jobSpecSchema>

@@ -40,4 +40,10 @@ describe('job spec', () => {
     expect(error.exitCode).toBe(2)
     expect(errorOf(() => parseJobSpec('- a\n- b\n')).message).toMatch(/must be a mapping/)
   })
+
+  it('accepts secrets that name env keys and refuses one that names no env key', () => {
+    expect(validateJobSpec({name: 'x', steps: [{run: 'true'}], env: {TOKEN: 's3cret'}, secrets: ['TOKEN']}).secrets).toEqual(['TOKEN'])
+    const error = errorOf(() => validateJobSpec({name: 'x', steps: [{run: 'true'}], env: {A: '1'}, secrets: ['TOKEN']}))
+    expect(error.details?.[0]).toEqual({path: 'secrets[0]', message: '"TOKEN" is not a key of env'})
+  })
 })
