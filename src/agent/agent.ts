@@ -28,6 +28,7 @@ import {addJobRoutes} from './http/jobs-routes.js'
 import {HttpServer} from './http/server.js'
 import {JobRunner} from './jobs/runner.js'
 import {JobService} from './jobs/service.js'
+import {ProvenanceSigner} from './provenance/signer.js'
 import {createLogger, type Logger} from './logger.js'
 
 export interface AgentOptions {
@@ -81,6 +82,14 @@ export class Agent {
       orphans.replace([])
       this.executor = this.options.executor ?? (await createExecutor(config, {jobs: jobStore, orphans, logger: this.logger}))
       await this.executor.start?.()
+      const provenance = new ProvenanceSigner({
+        keysDir: config.keys.dir,
+        builderIdTemplate: config.provenance.builderId,
+        version,
+        executor: this.executor.name,
+        settings: {'jobs.killGracePeriod': config.jobs.killGracePeriod, 'jobs.logMaxBytes': config.jobs.logMaxBytes},
+        logger: this.logger,
+      })
       this.runner = new JobRunner({
         jobs: jobStore,
         executor: this.executor,
@@ -89,6 +98,7 @@ export class Agent {
         killGraceMs: parseDuration(config.jobs.killGracePeriod, 'jobs.killGracePeriod'),
         logMaxBytes: config.jobs.logMaxBytes,
         logger: this.logger,
+        provenance,
       })
       this.drain = new DrainController({drains: new DrainStore(store, this.clock), runner: this.runner, clock: this.clock, logger: this.logger})
       const recovered = await this.runner.recoverJobs({lostAs: this.drain.recoveryOutcome()})
@@ -130,6 +140,7 @@ export class Agent {
       this.runner.dispatch()
       this.cacSync?.start()
       this.health.start(warmUp)
+      provenance.announce()
       this.logger.info('agent started', {pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name, stateDir: config.stateDir})
       return {httpAddr, grpcAddr}
     } catch (error) {

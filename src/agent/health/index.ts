@@ -12,6 +12,7 @@ import {databaseCheck} from './checks/database.js'
 import {drainCheck} from './checks/drain.js'
 import {dexDiscoveryCheck, registryCheck} from './checks/http-probes.js'
 import {type KubeClientProvider, kubernetesCheck, lazyClient, podsCheck} from './checks/kubernetes.js'
+import {signingKeyCheck} from './checks/provenance.js'
 import {HealthEngine} from './engine.js'
 import type {HealthCheck, HealthStatus} from './types.js'
 
@@ -34,6 +35,7 @@ export function createHealthChecks(deps: HealthDependencies): HealthCheck[] {
       warnAfterMs: parseDuration(health.database.warnAfter, 'health.database.warnAfter'),
     }),
     drainCheck(store),
+    signingKeyCheck(config.keys.dir),
   ]
   if (config.kubernetes.enabled) {
     const client = deps.kubeClient ?? healthKubeClient(config)

@@ -72,5 +72,6 @@ export const KNOWN_CHECK_KEYS = [
   'registry:responseTime',
   'cac:freshness',
   'drain:state',
+  'provenance:signingKey',
   'agent:heartbeat',
 ] as const

@@ -12,6 +12,7 @@ import {parseDuration} from '../../lib/duration.js'
 import type {JobStore} from '../../lib/store/jobs.js'
 import type {ExecutionResult, Executor, StopRequest} from '../executors/types.js'
 import type {Logger} from '../logger.js'
+import type {ProvenanceSigner} from '../provenance/signer.js'
 
 export interface JobRunnerOptions {
   jobs: JobStore
@@ -21,6 +22,8 @@ export interface JobRunnerOptions {
   killGraceMs: number
   logMaxBytes: number
   logger: Logger
+  /** Signs the artifacts of succeeded jobs; without it jobs are recorded with no provenance. */
+  provenance?: ProvenanceSigner
 }
 
 interface RunningJob {
@@ -157,12 +160,25 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
         logger.error('executor error', {jobId: job.id, error: (error as Error).message})
         return {state: 'failed', reason: 'executor-error', exitCode: null}
       })
-      .then((result) => {
+      .then(async (result) => {
         clearTimeout(timer)
         if (result.reason === 'timeout') log.note(`timed out after ${job.spec.timeout}`)
         log.note(`job ${result.state}${result.reason ? ` (${result.reason})` : ''}`)
         log.close()
-        jobs.finishJob(job.id, result)
+        // Signed before the job is recorded succeeded, so nobody sees a succeeded job whose provenance is still to come.
+        // Failed and cancelled jobs get none. The log is closed first: its digest is part of the provenance.
+        const provenance = result.state === 'succeeded' && this.options.provenance
+          ? await this.options.provenance.sign({
+            job: jobs.getJob(job.id),
+            outputs: result.outputs,
+            artifactsDir,
+            logFile: log.file,
+            finishedOn: new Date().toISOString(),
+            context: executor.provenanceContext?.(job) ?? {isolation: 'none'},
+          })
+          : null
+        if (provenance && provenance.state !== 'signed') logger.warn(`provenance ${provenance.state}`, {jobId: job.id, reason: provenance.reason})
+        jobs.finishJob(job.id, {...result, provenance})
         this.running.delete(job.id)
         const finished = jobs.getJob(job.id)
         logger.info('job finished', {jobId: job.id, state: finished.state, reason: finished.reason})

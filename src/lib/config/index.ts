@@ -48,6 +48,8 @@ export interface DanubeConfig {
     registry: {selector: string; url?: string}
   }
   cac: {repo?: string; branch: string; interval: string; timeout: string}
+  keys: {dir: string}
+  provenance: {builderId: string}
 }
 
 export interface LoadedConfig {
@@ -135,6 +137,7 @@ function applyDerivedDefaults(
   derive('stateDir', isRoot && file === DEFAULT_CONFIG_FILE ? '/var/lib/danube' : path.join(stateBase, 'danube'))
   values.set('stateDir', path.resolve(values.get('stateDir') as string))
   derive('auth.tokenFile', path.join(values.get('stateDir') as string, 'agent.token'))
+  derive('keys.dir', isRoot && file === DEFAULT_CONFIG_FILE ? '/etc/danube/keys' : path.join(values.get('stateDir') as string, 'keys'))
   const kubeconfig = ['/etc/rancher/k3s/k3s.yaml', path.join(home, '.kube', 'config')].find((candidate) => readable(candidate))
   derive('kubernetes.kubeconfig', kubeconfig)
   derive('kubernetes.enabled', values.has('kubernetes.kubeconfig'))

@@ -37,6 +37,11 @@ export function keyIdOf(publicKey: KeyObject): string {
   return createHash('sha256').update(publicKey.export({type: 'spki', format: 'der'})).digest('hex')
 }
 
+/** The key id of a public key in PEM. */
+export function keyIdOfPem(pem: string): string {
+  return keyIdOf(createPublicKey({key: pem, format: 'pem'}))
+}
+
 export function keyFiles(dir: string): {privateKeyFile: string; publicKeyFile: string} {
   return {privateKeyFile: path.join(dir, PRIVATE_KEY_FILE), publicKeyFile: path.join(dir, PUBLIC_KEY_FILE)}
 }

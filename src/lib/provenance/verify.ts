@@ -183,6 +183,23 @@ function checkEnvelope(envelope: OpenedEnvelope, options: VerifyOptions, fail: (
   return {statement: statement as unknown as Statement}
 }
 
+/**
+ * The statement as the envelope carries it, without checking anything but that it parses: for
+ * `danube provenance show --no-verify`, which labels it unverified.
+ */
+export function readUnverifiedStatement(dir: string): {statement?: unknown; failures: VerifyFailure[]} {
+  const failures: VerifyFailure[] = []
+  const fail = (file: string, reason: string) => failures.push({file: printableName(file), reason})
+  const envelope = readEnvelope(path.resolve(dir), fail)
+  if (!envelope) return {failures}
+  try {
+    return {statement: parseStrictJson(envelope.payload.toString('utf8')), failures}
+  } catch (error) {
+    fail(ENVELOPE_FILE, `payload ${(error as Error).message}`)
+    return {failures}
+  }
+}
+
 /** Statement checks; returns the subjects that are safe to look up on disk (name → sha256). */
 function checkStatement(statement: Statement, options: VerifyOptions, fail: (file: string, reason: string) => void): Map<string, string> {
   const loose = statement as unknown as Record<string, unknown>

@@ -108,6 +108,14 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN left_behind TEXT;
   `,
+  // 4: the provenance of a finished job: signed (with the key id), skipped (no signing key) or failed (with the
+  // reason); null for jobs that did not succeed, which get none. `job show`, the API and `danube status` read it.
+  `
+  ALTER TABLE jobs ADD COLUMN provenance TEXT CHECK (provenance IN ('signed', 'skipped', 'failed'));
+  ALTER TABLE jobs ADD COLUMN provenance_reason TEXT;
+  ALTER TABLE jobs ADD COLUMN provenance_key_id TEXT;
+  CREATE INDEX jobs_provenance ON jobs (provenance, seq);
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -13,6 +13,7 @@ const job: Job = {
     steps: [{name: 'fetch', run: 'echo fetch', image: 'alpine:3.20'}, {run: 'make > $DANUBE_OUTPUT_DIR/out.txt'}],
   },
   steps: [],
+  provenance: null,
 }
 const options = {namespace: 'danube-jobs', defaultImage: 'busybox:1.36', outputsImage: 'busybox:1.36-outputs', gracePeriodSeconds: 7, ttlSecondsAfterFinished: 600, timeoutMs: 90_500}
 const manifest = buildJobManifest(job, options)
