@@ -10,7 +10,6 @@ import path from 'node:path'
 
 import {DanubeError, EXIT_USAGE} from '../../lib/errors.js'
 import type {Job, JobProvenance} from '../../lib/jobs/model.js'
-import {signStatement} from '../../lib/provenance/dsse.js'
 import {writeProvenanceFiles} from '../../lib/provenance/files.js'
 import {loadSigningKey} from '../../lib/provenance/keys.js'
 import {buildStatement, BUNDLE_FILE, ENVELOPE_FILE} from '../../lib/provenance/statement.js'
@@ -118,6 +117,8 @@ export class ProvenanceSigner {
         log: {name: `logs/${job.id}.log`, sha256: await sha256OfFile(input.logFile)},
         defaultImage: context.defaultImage,
       })
+      // Loaded at the first signature: @sigstore/* stays off the agent's start-up path.
+      const {signStatement} = await import('../../lib/provenance/dsse.js')
       const signed = signStatement(statement, key)
       try {
         writeProvenanceFiles(artifactsDir, signed)

@@ -129,7 +129,13 @@ export function buildStatement(input: StatementInput): Statement {
     const key = `${image}@${step.imageDigest}`
     if (seenImages.has(key)) continue
     seenImages.add(key)
-    resolvedDependencies.push({uri: `pkg:docker/${image}`, digest: parseDigest(step.imageDigest)})
+    // The imageID the cluster resolved (`docker.io/library/alpine@sha256:…`) names the exact image that ran.
+    const digest = /sha256:([0-9a-f]{64})$/.exec(step.imageDigest)
+    resolvedDependencies.push({
+      uri: `pkg:docker/${image}`,
+      digest: digest ? {sha256: digest[1]!} : parseDigest(step.imageDigest),
+      annotations: {imageID: step.imageDigest},
+    })
   }
   const byproducts: ResourceDescriptor[] = []
   if (input.log) byproducts.push({name: input.log.name, digest: {sha256: input.log.sha256}, mediaType: 'text/plain'})
