@@ -159,6 +159,22 @@ describe('danube provenance verification', () => {
     expect(reasons(await verify())).toEqual([expect.stringMatching(/signature does not verify .*a signature is 63 bytes; Ed25519 signatures are 64/)])
   })
 
+  it('fails a malleated signature (S + L, the same signature in a non-canonical encoding): verification is strict', async () => {
+    fixture = makeSignedArtifacts()
+    const envelope = fixture.envelope()
+    const sig = Buffer.from(envelope.signatures[0]!.sig, 'base64')
+    const L = 2n ** 252n + 27742317777372353535851937790883648493n
+    let s = 0n
+    for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(sig[i]!)
+    let malleated = s + L
+    for (let i = 32; i < 64; i++) {
+      sig[i] = Number(malleated & 0xffn)
+      malleated >>= 8n
+    }
+    fixture.writeEnvelope({...envelope, signatures: [{...envelope.signatures[0], sig: sig.toString('base64')}]})
+    expect(reasons(await verify())).toEqual([expect.stringMatching(/signature does not verify with key/)])
+  })
+
   it('fails an empty subject list', async () => {
     fixture = makeSignedArtifacts()
     fixture.resign(edited((s) => (s.subject = [])))
