@@ -13,7 +13,7 @@ import type {HealthDocument} from '../../src/agent/health/types.js'
 import {preAuthEncoding} from '../../src/lib/provenance/dsse.js'
 import {generateKeyPair, type KeyPairFiles} from '../../src/lib/provenance/keys.js'
 import type {Statement} from '../../src/lib/provenance/statement.js'
-import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
+import {type AgentProcess, makeStateDir, REPO_ROOT, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 
 interface JobJson {
   id: string
@@ -172,6 +172,48 @@ describe('provenance of a local job', () => {
     expect(human.stdout).toMatch(/^UNVERIFIED \(--no-verify\): nothing below is proven/)
   })
 
+  it('verifies by hand exactly as docs/provenance.md shows (openssl, jq, sha256sum), and that procedure catches a changed file', () => {
+    const doc = readFileSync(path.join(REPO_ROOT, 'docs/provenance.md'), 'utf8')
+    const script = /<!-- verify-by-hand -->\n```sh\n([\s\S]*?)```\n<!-- \/verify-by-hand -->/.exec(doc)![1]!
+    const scratch = makeStateDir('danube-by-hand-')
+    dirs.push(scratch)
+    const run = (dir: string) => execFileSync('sh', ['-c', script], {cwd: scratch, env: {...process.env, DIR: dir, KEY: keys.publicKeyFile}, stdio: ['ignore', 'pipe', 'pipe']}).toString()
+    expect(run(artifactsOf(agent, job.id))).toContain('Signature Verified Successfully')
+    const copy = path.join(scratch, 'copy')
+    cpSync(artifactsOf(agent, job.id), copy, {recursive: true})
+    writeFileSync(path.join(copy, 'app.bin'), 'tampered\n')
+    const failure = (() => {
+      try {
+        run(copy)
+        return 'passed'
+      } catch (error) {
+        return `${(error as {stdout: Buffer}).stdout}${(error as {stderr: Buffer}).stderr}`
+      }
+    })()
+    expect(failure).toMatch(/app\.bin: FAILED[\s\S]*computed checksum did NOT match/)
+  })
+
+  it('logs the key id at start, and signs with a rotated key from the next job on, without a restart', async () => {
+    expect(agent.logs()).toContain(`"keyId":"${keys.keyId}"`)
+    const stateDir = makeStateDir()
+    dirs.push(stateDir)
+    const first = generateKeyPair(path.join(stateDir, 'keys'))
+    const target = await startAgent({stateDir})
+    agents.push(target)
+    const before = await runJob(target, {name: 'before', steps: [{run: 'echo 1 > "$DANUBE_OUTPUT_DIR/x"'}]})
+    const oldPublicKey = path.join(stateDir, 'old.pub')
+    cpSync(first.publicKeyFile, oldPublicKey)
+    const rotated = await runCli(['keys', 'generate', '--force', '--json'], {stateDir})
+    expect(rotated.code).toBe(0)
+    const second = JSON.parse(rotated.stdout) as KeyPairFiles
+    const after = await runJob(target, {name: 'after', steps: [{run: 'echo 2 > "$DANUBE_OUTPUT_DIR/x"'}]})
+    expect([before.provenance?.keyId, after.provenance?.keyId]).toEqual([first.keyId, second.keyId])
+    // The old provenance verifies only with the old public key.
+    expect((await runCli(['provenance', 'verify', artifactsOf(target, before.id)], {stateDir})).code).toBe(1)
+    expect((await runCli(['provenance', 'verify', artifactsOf(target, before.id), '--key', oldPublicKey], {stateDir})).code).toBe(0)
+    expect((await runCli(['provenance', 'verify', artifactsOf(target, after.id)], {stateDir})).code).toBe(0)
+  })
+
   it('shows in `danube job show` and `danube status`', async () => {
     const shown = await runCli(['job', 'show', job.id], {stateDir: agent.stateDir})
     expect(shown.stdout).toMatch(new RegExp(`Provenance +signed \\(key ${keys.keyId}; verify with`))
@@ -223,6 +265,13 @@ describe('provenance outcomes other than signed', () => {
     expect(document.checks['provenance:signingKey']![0]!.output).toContain('chmod 600')
     const status = JSON.parse((await runCli(['status', '--json'], {stateDir})).stdout) as {provenance: {signingKey: string; problem: string}}
     expect(status.provenance).toMatchObject({signingKey: 'unsafe', problem: expect.stringContaining('chmod 600')})
+  })
+
+  it('refuses to start with a provenance.builderId that would give two isolation modes one builder id (exit 2)', async () => {
+    const stateDir = makeStateDir()
+    dirs.push(stateDir)
+    await expect(startAgent({stateDir, env: {DANUBE_PROVENANCE_BUILDER_ID: 'https://ci.example.com/builders/k3s/v1'}}))
+      .rejects.toThrow(/agent exited \(2\)[\s\S]*"provenance\.builderId": expected a URI containing \{executor\} and \{isolation\}/)
   })
 
   it('no signing key: the job runs, provenance is skipped (no signing key), and status and health say so (warn)', async () => {

@@ -3,7 +3,7 @@
 
 import {execFileSync} from 'node:child_process'
 import {generateKeyPairSync, sign} from 'node:crypto'
-import {mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync} from 'node:fs'
+import {mkdirSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
@@ -251,6 +251,12 @@ describe('danube provenance verification', () => {
     fixture.writeEnvelope({...envelope, payload: urlSafe, signatures: [{keyid: 'other', sig: Buffer.alloc(64).toString('base64')}, {keyid: 'nonsense', sig: envelope.signatures[0]!.sig}]})
     rmSync(path.join(fixture.dir, 'provenance.sigstore.json'))
     expect(reasons(await verify())).toEqual([])
+  })
+
+  it('refuses an envelope larger than 256 MiB before reading it', async () => {
+    fixture = makeSignedArtifacts()
+    truncateSync(path.join(fixture.dir, 'provenance.intoto.jsonl'), 256 * 1024 * 1024 + 1)
+    expect(reasons(await verify())[0]).toBe('provenance.intoto.jsonl: is 268435457 bytes, more than the 268435456 a Danube envelope can be')
   })
 
   it('refuses an unreadable artifacts directory as unreadable input (exit 2)', async () => {
