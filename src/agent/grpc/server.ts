@@ -128,6 +128,7 @@ function toProtoJob(job: Job): Record<string, unknown> {
     finishedAt: job.finishedAt ?? '',
     spec: job.spec,
     steps: job.steps.map((step) => ({...step, exitCode: step.exitCode ?? undefined, imageDigest: step.imageDigest ?? '', startedAt: step.startedAt ?? '', finishedAt: step.finishedAt ?? ''})),
+    provenance: job.provenance ? {state: job.provenance.state, reason: job.provenance.reason ?? '', keyId: job.provenance.keyId ?? ''} : undefined,
   }
 }
 
