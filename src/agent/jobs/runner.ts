@@ -12,7 +12,7 @@ import {parseDuration} from '../../lib/duration.js'
 import type {JobStore} from '../../lib/store/jobs.js'
 import type {ExecutionResult, Executor, StopRequest} from '../executors/types.js'
 import type {Logger} from '../logger.js'
-import type {ProvenanceSigner} from '../provenance/signer.js'
+import {localProvenanceContext, type ProvenanceSigner} from '../provenance/signer.js'
 
 export interface JobRunnerOptions {
   jobs: JobStore
@@ -174,7 +174,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
             artifactsDir,
             logFile: log.file,
             finishedOn: new Date().toISOString(),
-            context: executor.provenanceContext?.(job) ?? {isolation: 'none'},
+            context: executor.provenanceContext?.(job) ?? localProvenanceContext(result as {sandbox?: unknown}, (executor as {isolation?: {setting?: unknown; network?: unknown}}).isolation),
           })
           : null
         if (provenance && provenance.state !== 'signed') logger.warn(`provenance ${provenance.state}`, {jobId: job.id, reason: provenance.reason})

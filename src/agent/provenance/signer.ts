@@ -55,6 +55,19 @@ export function builderIdFor(template: string, executor: string, isolation: stri
   return template.replaceAll('{executor}', executor).replaceAll('{isolation}', isolation)
 }
 
+/**
+ * The local executor's context: where this job's steps ran, as the executor reported it in its result
+ * (`ExecutionResult.sandbox`: `bubblewrap` or `none`; the sandbox settings from the executor's `isolation`).
+ * Anything else, or nothing, is `none`: provenance never claims an isolation nobody reported.
+ */
+export function localProvenanceContext(result: {sandbox?: unknown}, isolation?: {setting?: unknown; network?: unknown}): ProvenanceContext {
+  const mode = result.sandbox === 'bubblewrap' ? 'bubblewrap' : 'none'
+  const sandbox: Record<string, unknown> = {mode}
+  if (typeof isolation?.setting === 'string') sandbox.setting = isolation.setting
+  if (mode === 'bubblewrap' && typeof isolation?.network === 'string') sandbox.network = isolation.network
+  return {isolation: mode, internal: {sandbox}}
+}
+
 export class ProvenanceSigner {
   constructor(private readonly options: ProvenanceSignerOptions) {
     checkBuilderIdTemplate(options.builderIdTemplate)

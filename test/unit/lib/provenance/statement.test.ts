@@ -2,7 +2,7 @@
 
 import {describe, expect, it} from 'vitest'
 
-import {builderIdFor, checkBuilderIdTemplate} from '../../../../src/agent/provenance/signer.js'
+import {builderIdFor, checkBuilderIdTemplate, localProvenanceContext} from '../../../../src/agent/provenance/signer.js'
 import {validateJobSpec} from '../../../../src/lib/jobs/spec.js'
 import {buildStatement, type StatementInput} from '../../../../src/lib/provenance/statement.js'
 import {parseStrictJson} from '../../../../src/lib/provenance/strict-json.js'
@@ -77,6 +77,13 @@ describe('provenance.builderId', () => {
   it('gives each executor and isolation mode its own builder id', () => {
     const template = 'https://danube.dev/builders/{executor}-{isolation}/v1'
     expect(new Set([builderIdFor(template, 'local', 'none'), builderIdFor(template, 'local', 'bubblewrap'), builderIdFor(template, 'kubernetes', 'pod')]).size).toBe(3)
+  })
+
+  it('takes the local isolation from what the executor reported for the job, and nothing reported as none', () => {
+    expect(localProvenanceContext({sandbox: 'bubblewrap'}, {setting: 'auto', network: 'none'})).toEqual({isolation: 'bubblewrap', internal: {sandbox: {mode: 'bubblewrap', setting: 'auto', network: 'none'}}})
+    expect(localProvenanceContext({sandbox: 'none'}, {setting: 'auto', network: 'host'})).toEqual({isolation: 'none', internal: {sandbox: {mode: 'none', setting: 'auto'}}})
+    expect(localProvenanceContext({})).toEqual({isolation: 'none', internal: {sandbox: {mode: 'none'}}})
+    expect(localProvenanceContext({sandbox: 'gvisor'}).isolation).toBe('none')
   })
 
   it('refuses a template without {executor} or {isolation}, naming the key (exit 2)', () => {
