@@ -3,7 +3,7 @@
 // checks made every time a key is used: the private key is owned by this user and readable by nobody else.
 //
 // node:crypto rather than @noble/ed25519: it is built in (no dependency), its Ed25519 is OpenSSL's pure
-// RFC 8032 implementation (no prehash, deterministic, the same bytes noble produces), its verification is
+// RFC 8032 implementation (no prehash, deterministic, byte-identical to @noble/ed25519, as keys.test.ts shows), its verification is
 // strict (it rejects non-canonical signatures; noble defaults to the more permissive ZIP-215), and it reads
 // and writes the PEM formats openssl uses, so keys round-trip with `openssl pkey` unchanged.
 

@@ -140,6 +140,21 @@ describe('keys and openssl (install/gen-keys.sh)', () => {
     expect(keyIdOf(createPublicKey(readFileSync(publicKeyFile)))).toBe(openssl(['dgst', '-sha256', '-r'], openssl(['pkey', '-pubin', '-in', publicKeyFile, '-outform', 'DER'])).toString().split(' ')[0])
   })
 
+  it('signs exactly as @noble/ed25519 does, and both refuse the other\'s signature over other bytes', async () => {
+    const noble = await import('@noble/ed25519')
+    const {privateKeyFile} = generateKeyPair(tempDir())
+    const key = createPrivateKey(readFileSync(privateKeyFile))
+    // The raw 32-byte seed is the tail of the PKCS#8 DER (prefix 302e020100300506032b657004220420).
+    const seed = key.export({type: 'pkcs8', format: 'der'}).subarray(16)
+    const pae = preAuthEncoding('application/vnd.in-toto+json', Buffer.from('{"subject":[]}'))
+    const ours = sign(null, pae, key)
+    const theirs = Buffer.from(await noble.signAsync(pae, seed))
+    expect(theirs.equals(ours)).toBe(true)
+    const publicKey = await noble.getPublicKeyAsync(seed)
+    expect(await noble.verifyAsync(ours, pae, publicKey, {zip215: false})).toBe(true)
+    expect(await noble.verifyAsync(ours, Buffer.concat([pae, Buffer.from(' ')]), publicKey, {zip215: false})).toBe(false)
+  })
+
   it('pre-authentication encoding reproduces the DSSE spec vector', () => {
     expect(preAuthEncoding('http://example.com/HelloWorld', Buffer.from('hello world')).toString()).toBe('DSSEv1 29 http://example.com/HelloWorld 11 hello world')
   })
