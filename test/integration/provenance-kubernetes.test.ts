@@ -2,12 +2,17 @@
 // with the image digests the cluster resolved and the server's version; `danube provenance verify` accepts it; a
 // reserved name among the outputs fails provenance; and the signing key appears in no Kubernetes object or request.
 
-import {readFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
+
+import {bundleFromJSON} from '@sigstore/bundle'
+import {toSignedEntity, toTrustMaterial, Verifier} from '@sigstore/verify'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {generateKeyPair, type KeyPairFiles} from '../../src/lib/provenance/keys.js'
+import {preAuthEncoding} from '../../src/lib/provenance/dsse.js'
+import {generateKeyPair, type KeyPairFiles, readPublicKey} from '../../src/lib/provenance/keys.js'
 import type {Statement} from '../../src/lib/provenance/statement.js'
 import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 import {KubeApiServer} from '../support/kube-api-server.js'
@@ -86,6 +91,25 @@ describe('provenance of a Kubernetes job', () => {
     const result = await runCli(['provenance', 'verify', path.join(agent.stateDir, 'artifacts', job.id), '--key', keys.publicKeyFile, '--builder-id', 'https://danube.dev/builders/kubernetes-pod/v1', '--json'], {stateDir: agent.stateDir})
     expect(result.code).toBe(0)
     expect(JSON.parse(result.stdout)).toMatchObject({verified: true, subjects: 2, failures: []})
+  })
+
+  it('verifies with openssl pkeyutl -verify -rawin over the pre-authentication bytes, and its Sigstore bundle with @sigstore/verify offline', () => {
+    const artifacts = path.join(agent.stateDir, 'artifacts', job.id)
+    const envelope = JSON.parse(readFileSync(path.join(artifacts, 'provenance.intoto.jsonl'), 'utf8')) as {payloadType: string; payload: string; signatures: {sig: string}[]}
+    const scratch = makeStateDir('danube-openssl-')
+    try {
+      writeFileSync(path.join(scratch, 'pae'), preAuthEncoding(envelope.payloadType, Buffer.from(envelope.payload, 'base64')))
+      writeFileSync(path.join(scratch, 'sig'), Buffer.from(envelope.signatures[0]!.sig, 'base64'))
+      const out = execFileSync('openssl', ['pkeyutl', '-verify', '-rawin', '-pubin', '-inkey', keys.publicKeyFile, '-in', path.join(scratch, 'pae'), '-sigfile', path.join(scratch, 'sig')])
+      expect(out.toString()).toContain('Signature Verified Successfully')
+    } finally {
+      removeStateDir(scratch)
+    }
+    const pinned = readPublicKey(keys.publicKeyFile)
+    const emptyRoot = {mediaType: 'application/vnd.dev.sigstore.trustedroot.v0.2+json', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: []}
+    const verifier = new Verifier(toTrustMaterial(emptyRoot as never, () => ({publicKey: pinned, validFor: () => true})), {tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0})
+    const bundle = bundleFromJSON(JSON.parse(readFileSync(path.join(artifacts, 'provenance.sigstore.json'), 'utf8')))
+    expect(verifier.verify(toSignedEntity(bundle)).key.asymmetricKeyType).toBe('ed25519')
   })
 
   it('records each step image with the digest the cluster resolved, the server version and the namespace', () => {

@@ -246,6 +246,16 @@ describe('provenance outcomes other than signed', () => {
     const failed = await runJob(agent, {name: 'fails', steps: [{run: 'echo x > "$DANUBE_OUTPUT_DIR/x"; exit 3'}]})
     expect(failed).toMatchObject({state: 'failed', provenance: null})
     expect(existsSync(path.join(artifactsOf(agent, failed.id), 'provenance.intoto.jsonl'))).toBe(false)
+    const response = await agent.api('/api/v1/jobs', {method: 'POST', body: JSON.stringify({name: 'cancelled', steps: [{run: 'echo x > "$DANUBE_OUTPUT_DIR/x"; exec sleep 30'}]})})
+    const {id} = (await response.json()) as {id: string}
+    await waitFor(async () => ((await (await agent.api(`/api/v1/jobs/${id}`)).json()) as {steps: {state: string}[]}).steps[0]!.state === 'running', {what: 'the step to run'})
+    expect((await agent.api(`/api/v1/jobs/${id}/cancel`, {method: 'POST'})).status).toBe(202)
+    const cancelled = await waitFor(async () => {
+      const job = (await (await agent.api(`/api/v1/jobs/${id}`)).json()) as JobJson
+      return job.state === 'cancelled' ? job : undefined
+    }, {timeoutMs: 20_000, what: 'the job to be cancelled'})
+    expect(cancelled.provenance).toBeNull()
+    expect(existsSync(path.join(artifactsOf(agent, id), 'provenance.intoto.jsonl'))).toBe(false)
   })
 
   it('a signing key made group-readable: provenance failed with the fix, and the health check fails', async () => {
