@@ -112,6 +112,14 @@ describe('keys and openssl (install/gen-keys.sh)', () => {
     expect(output).toContain(`key id ${key.keyId}`)
   })
 
+  it('gen-keys.sh --owner hands the directory and both files to the agent\'s user', () => {
+    if (process.getuid?.() !== 0) return expect.fail('needs root to chown (CI and this machine run as root)')
+    const dir = path.join(tempDir(), 'owned')
+    execFileSync('sh', [GEN_KEYS, '--out', dir, '--owner', 'nobody'])
+    for (const file of [dir, path.join(dir, 'provenance.key'), path.join(dir, 'provenance.pub')]) expect(statSync(file).uid, file).toBe(65534)
+    expect(statSync(path.join(dir, 'provenance.key')).mode & 0o777).toBe(0o600)
+  })
+
   it('gen-keys.sh refuses to overwrite without --force (exit 1), replaces with it, and rejects unknown arguments (exit 2)', () => {
     const dir = tempDir()
     execFileSync('sh', [GEN_KEYS, '--out', dir])
