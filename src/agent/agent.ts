@@ -115,11 +115,11 @@ export class Agent {
       this.watchdog = new EventLoopWatchdog(parseDuration(config.health.maxEventLoopDelay, 'health.maxEventLoopDelay'))
       this.watchdog.start()
 
-      this.http = new HttpServer(token, this.logger)
+      this.http = new HttpServer(token, this.logger, config.api.maxRequestBytes)
       addHealthRoutes(this.http, this.health, this.watchdog, {version})
       addJobRoutes(this.http, this.jobService)
       const httpAddr = await this.http.listen(config.http.addr)
-      this.grpc = new GrpcServer(this.jobService, token, this.logger)
+      this.grpc = new GrpcServer(this.jobService, token, this.logger, config.api.maxRequestBytes)
       const grpcAddr = await this.grpc.listen(config.grpc.addr)
       if (this.readiness) this.setReadiness(this.readiness)
 

@@ -82,8 +82,21 @@ describe('agent health endpoints', () => {
     expect(await grpcStatus()).toBe('SERVING')
   })
 
-  it('withholds output without the token, keeping statuses and values', async () => {
-    const document = (await (await ready('?verbose', false)).json()) as HealthDocument
+  it('gives only the status without the token, even with ?verbose: no check keys, component ids or values', async () => {
+    for (const query of ['', '?verbose']) {
+      const response = await ready(query, false)
+      expect(response.status).toBe(200)
+      const text = await response.text()
+      const document = JSON.parse(text) as Record<string, unknown>
+      expect(document.status).toMatch(/^(pass|warn)$/)
+      expect(Object.keys(document).sort()).toEqual(['description', 'status'])
+      expect(text).not.toContain(agent.stateDir)
+      expect(text).not.toContain('database:responseTime')
+    }
+  })
+
+  it('withholds output with the token but without ?verbose, keeping statuses and values', async () => {
+    const document = (await (await ready('')).json()) as HealthDocument
     for (const [key, [result]] of Object.entries(document.checks)) {
       expect(result, key).not.toHaveProperty('output')
       expect(result!.status, key).toMatch(/pass|warn|fail/)

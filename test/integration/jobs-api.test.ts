@@ -207,7 +207,7 @@ describe('bad input over HTTP', () => {
     expect(((await missing.json()) as {error: {code: string}}).error.code).toBe('JOB_NOT_FOUND')
     const method = await agent.api('/api/v1/jobs', {method: 'DELETE'})
     expect(method.status).toBe(405)
-    expect(method.headers.get('allow')).toBe('POST, GET')
+    expect(method.headers.get('allow')).toBe('POST, GET, HEAD')
     expect((await agent.api('/api/v1/jobs?state=done')).status).toBe(400)
     expect((await agent.api('/api/v1/jobs?limit=0')).status).toBe(400)
   })

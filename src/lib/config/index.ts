@@ -22,6 +22,7 @@ export interface DanubeConfig {
   stateDir: string
   http: {addr: string}
   grpc: {addr: string}
+  api: {maxRequestBytes: number}
   auth: {tokenFile: string}
   shutdownGracePeriod: string
   jobs: {executor: 'local' | 'kubernetes'; maxConcurrent: number; killGracePeriod: string; logMaxBytes: number}
