@@ -53,6 +53,8 @@ function text(what: string, maxBytes: number, options: {min?: number} = {}) {
 
 const duration = z
   .string({error: `expected ${DURATION_EXPECTED}`})
+  // The pattern is for editors validating against the JSON Schema; parseDuration also bounds it.
+  .regex(/^(?:\d+(?:ms|h|m|s))+$/, `expected ${DURATION_EXPECTED}`)
   .refine((value) => {
     try {
       parseDuration(value)
@@ -114,8 +116,8 @@ export const jobSpecSchema = z
         .array(
           z.strictObject(
             {
-              uri: text('a URI', L.uriBytes, {min: 1}),
-              digest: text('a digest such as sha256:<hex>', L.digestBytes, {min: 1}),
+              uri: text('a URI', L.uriBytes, {min: 1}).meta({description: 'Where the input comes from.'}),
+              digest: text('a digest such as sha256:<hex>', L.digestBytes, {min: 1}).meta({description: 'Its digest, `<algorithm>:<hex>`, e.g. `sha256:…`.'}),
             },
             {error: 'expected a mapping with "uri" and "digest"'},
           ),
