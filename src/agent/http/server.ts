@@ -7,6 +7,7 @@ import type {AddressInfo} from 'node:net'
 
 import {DanubeError} from '../../lib/errors.js'
 import {isAuthenticated} from '../auth.js'
+import {JsonBodyParser} from './json-body.js'
 import type {Logger} from '../logger.js'
 
 /** The default of api.maxRequestBytes: the largest HTTP body (and gRPC message) the agent reads. */
@@ -50,6 +51,7 @@ interface Route {
 export class HttpServer {
   private readonly routes: Route[] = []
   private server?: Server
+  private readonly json = new JsonBodyParser()
 
   constructor(
     private readonly token: string,
@@ -96,6 +98,7 @@ export class HttpServer {
       server.close(() => resolve())
       server.closeAllConnections()
     })
+    await this.json.close()
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -128,7 +131,7 @@ export class HttpServer {
         params,
         authenticated,
         signal: controller.signal,
-        body: () => readJsonBody(req, this.maxBodyBytes),
+        body: () => readJsonBody(req, this.maxBodyBytes, this.json),
       })
       if (result) sendJson(res, result.status ?? 200, result.body, result.headers)
     } catch (error) {
@@ -158,7 +161,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text)
 }
 
-async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+async function readJsonBody(req: IncomingMessage, maxBytes: number, json: JsonBodyParser): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
   if (type !== 'application/json') {
     throw new DanubeError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/json, not "${type.slice(0, 100) || '(none)'}"`, {httpStatus: 415})
@@ -184,11 +187,7 @@ async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unk
     if (error instanceof DanubeError) throw error
     throw new DanubeError('CLIENT_ABORTED', `the client went away after ${size} bytes of the body`, {httpStatus: CLIENT_CLOSED_REQUEST, cause: error})
   }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
-  } catch (error) {
-    throw new DanubeError('INVALID_JSON', `request body is not valid JSON: ${(error as Error).message}`, {httpStatus: 400})
-  }
+  return json.parse(Buffer.concat(chunks))
 }
 
 /**
