@@ -23,13 +23,19 @@ const NAMED: Record<string, string> = {'\n': '\\n', '\r': '\\r', '\t': '\\t'}
  * Text as a terminal may show it: control characters as escapes (`\x1b`, `\n`, `\u202e`), everything else as
  * it is. `--json` output never goes through this: it stays exact.
  */
-export function visible(text: string): string {
+export function visible(text: string, keep = ''): string {
   return text.replaceAll(UNSAFE, (char) => {
+    if (keep.includes(char)) return char
     const named = NAMED[char]
     if (named) return named
     const code = char.codePointAt(0)!
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
   })
+}
+
+/** Like visible(), for multi-line text such as a job log: newlines and tabs stay as they are. */
+export function visibleLines(text: string): string {
+  return visible(text, '\n\t')
 }
 
 export function table(rows: string[][]): string {

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {table, visible} from '../../../src/cli/render.js'
+import {table, visible, visibleLines} from '../../../src/cli/render.js'
 
 describe('visible', () => {
   it('escapes C0, DEL, C1 and bidi controls and leaves other text alone', () => {
@@ -10,5 +10,9 @@ describe('visible', () => {
 
   it('keeps a table one line per row when a cell held a newline', () => {
     expect(table([['ID', 'NAME'], ['1', visible('two\nlines')]]).split('\n')).toHaveLength(2)
+  })
+
+  it('keeps newlines and tabs of multi-line text such as a log, escaping the rest', () => {
+    expect(visibleLines('a\tb\n\u001b[2Jc\\t\r\n')).toBe('a\tb\n\\x1b[2Jc\\t\\r\n')
   })
 })
