@@ -269,3 +269,28 @@ describe('client aborts', () => {
     expect(agent.logs()).not.toMatch(/"level":"error".*"aborted"/)
   })
 })
+
+describe('api.maxRequestBytes', () => {
+  it('is the one limit of HTTP bodies and gRPC messages', async () => {
+    const small = await startAgent({env: {DANUBE_API_MAX_REQUEST_BYTES: String(64 * 1024)}})
+    const definition = await loader.load(path.join(REPO_ROOT, 'proto/danube/v1/jobs.proto'), {keepCase: false, longs: Number, enums: String, defaults: true})
+    const proto = grpc.loadPackageDefinition(definition) as unknown as {danube: {v1: {JobService: grpc.ServiceClientConstructor}}}
+    const client = new proto.danube.v1.JobService(small.grpcAddr, grpc.credentials.createInsecure()) as unknown as typeof jobs
+    try {
+      const spec = {name: 'x', steps: [{run: `echo ${'x'.repeat(60 * 1024)}`}, {run: `echo ${'y'.repeat(10 * 1024)}`}]}
+      const response = await small.api('/api/v1/jobs', {method: 'POST', body: JSON.stringify(spec)})
+      expect(response.status).toBe(413)
+      expect(((await response.json()) as {error: {message: string}}).error.message).toBe('request body is over the 65536 byte limit (api.maxRequestBytes)')
+      const metadata = new grpc.Metadata()
+      metadata.set('authorization', `Bearer ${small.token}`)
+      const error = await new Promise<grpc.ServiceError | null>((resolve) => client.Trigger.call(client, {spec}, metadata, (e) => resolve(e)))
+      expect(error).toMatchObject({code: grpc.status.RESOURCE_EXHAUSTED})
+      // Under the limit, both admit.
+      expect((await small.api('/api/v1/jobs', {method: 'POST', body: JSON.stringify({name: 'ok', steps: [{run: 'true'}]})})).status).toBe(201)
+    } finally {
+      client.close()
+      await small.stop('SIGKILL')
+      removeStateDir(small.stateDir)
+    }
+  })
+})
