@@ -10,6 +10,7 @@ import type {HealthImplementation} from 'grpc-health-check'
 
 import {DanubeError} from '../../lib/errors.js'
 import type {Job, JobSummary} from '../../lib/jobs/model.js'
+import {assertSpecBounds} from '../../lib/jobs/spec.js'
 import {isAuthenticated} from '../auth.js'
 import type {JobService} from '../jobs/service.js'
 import type {Logger} from '../logger.js'
@@ -104,6 +105,8 @@ export class GrpcServer {
 /** proto3 has no "absent" for strings and lists: drop empty values so the spec schema sees what was sent. */
 function fromProtoSpec(spec: Record<string, unknown> | undefined): unknown {
   if (!spec) return {}
+  // Before the copy below walks every entry: a 1 MiB message can hold half a million steps.
+  assertSpecBounds(spec)
   const clean = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(clean)
     if (value && typeof value === 'object') {

@@ -152,10 +152,15 @@ const KNOWN_KEYS = {
   input: ['uri', 'digest'],
 }
 
-/** Validates a decoded job spec (HTTP body, gRPC message, parsed file). */
-export function validateJobSpec(input: unknown): JobSpec {
+/** Throws INVALID_SPEC when a decoded spec's counts are over the limits: cheap, before any other work on it. */
+export function assertSpecBounds(input: unknown): void {
   const bounds = checkBounds(input)
   if (bounds.length > 0) throw invalidSpec(bounds)
+}
+
+/** Validates a decoded job spec (HTTP body, gRPC message, parsed file). */
+export function validateJobSpec(input: unknown): JobSpec {
+  assertSpecBounds(input)
   const result = jobSpecSchema.safeParse(input)
   if (result.success) return result.data
   const details: ErrorDetail[] = []
