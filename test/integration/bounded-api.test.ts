@@ -160,7 +160,7 @@ describe('the same limits over gRPC and `danube job run`', () => {
   it('job run names a YAML error by line, column and the offending line, and a typo with what was meant', async () => {
     const yaml = await runCli(['job', 'run', '--file', '-'], {stateDir: agent.stateDir, input: 'name: x\nsteps:\n  - run: make\n   bad: [1\n', env: {DANUBE_HTTP_ADDR: agent.httpAddr}})
     expect(yaml.code).toBe(2)
-    expect(yaml.stderr.split('\n')[0]).toMatch(/^danube: standard input is not valid YAML or JSON: line 4, column \d+: .+: "   bad: \[1"$/)
+    expect(yaml.stderr.split('\n')[0]).toMatch(/^danube: standard input is not valid YAML or JSON: line 4, column \d+: .+: " {3}bad: \[1"$/)
     const typo = await runCli(['job', 'run', '--file', '-'], {stateDir: agent.stateDir, input: 'name: x\nstesp:\n  - run: make\n', env: {DANUBE_HTTP_ADDR: agent.httpAddr}})
     expect(typo.code).toBe(2)
     expect(typo.stderr.split('\n')[0]).toBe('danube: invalid job spec: unknown key "stesp" (did you mean "steps"?)')
