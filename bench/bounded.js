@@ -1,6 +1,7 @@
 // Issue 14's figures: agent resident memory and GET /health p99 while 4 clients send 1 MiB invalid job specs
 // in a loop for 10 s; agent resident memory while 16 slow readers stream one 64 MiB job log.
 // Usage: npm run build && node bench/bounded.js   (prints one JSON line per figure)
+import {spawn} from 'node:child_process'
 import http from 'node:http'
 import {readFileSync, rmSync} from 'node:fs'
 
@@ -43,13 +44,35 @@ try {
   let largestAnswer = 0
   const statuses = new Set()
   const sampler = setInterval(() => (peak = Math.max(peak, rss(pid))), 100)
-  const health = []
-  const prober = (async () => {
-    while (performance.now() < until) {
-      health.push((await request({path: '/health'})).ms)
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
-  })()
+  // The prober runs in its own process: in this one, its timings would include this loop's own delay
+  // from writing four 1 MiB bodies.
+  const prober = new Promise((resolve, reject) => {
+    const script = `
+      const http = require('node:http')
+      const until = performance.now() + 10000
+      const out = {ms: []}
+      const once = () => new Promise((resolve) => {
+        const started = performance.now()
+        http.get({host: ${JSON.stringify(host)}, port: ${port}, path: '/health'}, (response) => {
+          response.resume()
+          response.on('end', () => {
+            out.ms.push(performance.now() - started)
+            resolve()
+          })
+        })
+      })
+      ;(async () => {
+        while (performance.now() < until) {
+          await once()
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+        process.stdout.write(JSON.stringify(out))
+      })()`
+    const child = spawn(process.execPath, ['-e', script], {stdio: ['ignore', 'pipe', 'inherit']})
+    let text = ''
+    child.stdout.on('data', (chunk) => (text += chunk))
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(text)) : reject(new Error(`prober exited ${code}`))))
+  })
   await Promise.all(
     Array.from({length: 4}, async () => {
       while (performance.now() < until) {
@@ -60,10 +83,10 @@ try {
       }
     }),
   )
-  await prober
+  const probed = await prober
   clearInterval(sampler)
   keepAlive.destroy()
-  health.sort((a, b) => a - b)
+  const health = probed.ms.sort((a, b) => a - b)
   report({figure: 'agent RSS, idle', mib: mib(idle)})
   report({figure: 'agent RSS peak, 4 clients x 1 MiB invalid specs for 10 s', mib: mib(peak), requests: sent, statuses: [...statuses], largestAnswerBytes: largestAnswer, target: '< 200 MiB'})
   report({figure: 'GET /health during those 10 s', samples: health.length, p50Ms: percentile(health, 50), p99Ms: percentile(health, 99), maxMs: percentile(health, 100), target: 'p99 < 50 ms'})
