@@ -57,6 +57,16 @@ describe('Sandbox.args', () => {
     const result = await run(prepared.sandbox!.options.bwrap, [...prepared.sandbox!.args(work, work), '/bin/sh', '-c', `touch mine && ls -A ${state} && ls -A ${state}/work && ! cat ${state}/agent.token 2>/dev/null && ! touch ${state}/planted 2>/dev/null`])
     expect(result).toMatchObject({code: 0, stdout: 'work\njob-1\n'})
   })
+
+  it('unprivileged: a step cannot create a user namespace of its own (no way back to capabilities)', async () => {
+    const work = path.join(dir, 'work')
+    mkdirSync(work)
+    const sandbox = new Sandbox({bwrap: '/usr/bin/bwrap', network: 'none', privileged: false, hidden: []})
+    const nested = await run('/usr/bin/bwrap', [...sandbox.args(work, work), '/bin/sh', '-c', 'unshare -U true'])
+    expect(nested.code).not.toBe(0)
+    const control = await run('/usr/bin/bwrap', [...sandbox.args(work, work).filter((arg) => arg !== '--disable-userns'), '/bin/sh', '-c', 'unshare -U true'])
+    expect(control.code).toBe(0)
+  })
 })
 
 describe('prepareSandbox', () => {
