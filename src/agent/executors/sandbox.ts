@@ -129,6 +129,7 @@ export class Sandbox {
       try {
         real = realpathSync(entry)
       } catch {
+        // Missing: nothing to hide. Unreadable by the agent's user: a step, the same user with fewer rights, cannot read it either.
         continue
       }
       if (real === '/' || within(real, '/tmp') || within(real, '/proc') || within(real, '/dev')) continue
