@@ -9,7 +9,7 @@ import {accessSync, constants, readFileSync, readdirSync, readlinkSync, realpath
 import path from 'node:path'
 
 import type {DanubeConfig} from '../../lib/config/index.js'
-import {DanubeError} from '../../lib/errors.js'
+import {DanubeError, EXIT_USAGE} from '../../lib/errors.js'
 
 export type SandboxSetting = DanubeConfig['jobs']['local']['sandbox']
 export type SandboxNetwork = DanubeConfig['jobs']['local']['network']
@@ -166,6 +166,12 @@ export type PreparedSandbox = {sandbox: Sandbox; isolation: Isolation} | {sandbo
  */
 export async function prepareSandbox(options: PrepareSandboxOptions): Promise<PreparedSandbox> {
   const {setting, network} = options
+  if (setting === 'none' && network === 'none') {
+    throw new DanubeError('CONFIG_INVALID', 'jobs.local.network is none but jobs.local.sandbox is none: only the sandbox can take a step off the network', {
+      exitCode: EXIT_USAGE,
+      hint: 'set jobs.local.sandbox to bubblewrap (or auto), or jobs.local.network to host',
+    })
+  }
   if (setting === 'none') {
     return {sandbox: undefined, isolation: {mode: 'none', setting, network, reason: 'jobs.local.sandbox is none', fix: 'set jobs.local.sandbox to bubblewrap (or auto)'}}
   }
@@ -174,7 +180,9 @@ export async function prepareSandbox(options: PrepareSandboxOptions): Promise<Pr
     if (setting === 'bubblewrap') {
       throw new DanubeError('SANDBOX_UNAVAILABLE', `jobs.local.sandbox is bubblewrap but the sandbox cannot be created: ${cause}`, {hint: `${fix}; or set jobs.local.sandbox to auto to run steps unsandboxed`})
     }
-    return {sandbox: undefined, isolation: {mode: 'none', setting, network, reason: cause, fix}}
+    // Falling back must not quietly put a step meant to be offline on the network.
+    const offline = network === 'none' ? '; jobs.local.network none is not enforced either' : ''
+    return {sandbox: undefined, isolation: {mode: 'none', setting, network, reason: `${cause}${offline}`, fix}}
   }
   const bwrap = findOnPath('bwrap', options.pathEnv ?? process.env.PATH ?? '')
   if (!bwrap) return failure('bubblewrap (bwrap) is not installed or not on PATH', 'install it (apt-get install bubblewrap)')

@@ -74,6 +74,12 @@ describe('prepareSandbox', () => {
     expect(await prepareSandbox({setting: 'none', network: 'host', hidden: [], probeDir: dir})).toMatchObject({sandbox: undefined, isolation: {mode: 'none', setting: 'none', reason: 'jobs.local.sandbox is none'}})
   })
 
+  it('refuses network none without a sandbox, and says when auto cannot enforce it', async () => {
+    await expect(prepareSandbox({setting: 'none', network: 'none', hidden: [], probeDir: dir})).rejects.toMatchObject({code: 'CONFIG_INVALID', message: expect.stringContaining('only the sandbox can take a step off the network')})
+    const fallback = await prepareSandbox({setting: 'auto', network: 'none', hidden: [], probeDir: dir, pathEnv: dir})
+    expect(fallback.isolation.reason).toBe('bubblewrap (bwrap) is not installed or not on PATH; jobs.local.network none is not enforced either')
+  })
+
   it('bubblewrap without bwrap on PATH: refuses, naming the package', async () => {
     await expect(prepareSandbox({setting: 'bubblewrap', network: 'host', hidden: [], probeDir: dir, pathEnv: dir})).rejects.toMatchObject({
       code: 'SANDBOX_UNAVAILABLE',
