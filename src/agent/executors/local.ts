@@ -138,6 +138,16 @@ export class LocalExecutor implements Executor {
     })
   }
 
+  /**
+   * For provenance (issue 9, its Executor.provenanceContext): the isolation its builder.id names (`bubblewrap`
+   * or `none`) and the sandbox settings for internalParameters. The same for every job of this agent: the
+   * sandbox is probed once at start.
+   */
+  provenanceContext(_job: Job): {isolation: SandboxMode; internal: Record<string, unknown>} {
+    const {mode, setting, network} = this.isolation
+    return {isolation: mode, internal: {sandbox: {mode, setting, network}}}
+  }
+
   async recover(job: Job, log: JobLog): Promise<'lost' | 'adopted'> {
     const handle = parseHandle(job.executorHandle)
     if (handle && groupBelongsToJob(handle.pgid, job.id)) {

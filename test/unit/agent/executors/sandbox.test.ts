@@ -7,7 +7,9 @@ import path from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
+import {LocalExecutor} from '../../../../src/agent/executors/local.js'
 import {diagnoseProbeFailure, prepareSandbox, Sandbox} from '../../../../src/agent/executors/sandbox.js'
+import type {Job} from '../../../../src/lib/jobs/model.js'
 
 let dir: string
 beforeEach(() => {
@@ -94,6 +96,18 @@ describe('prepareSandbox', () => {
     writeFileSync(path.join(fake, 'bwrap'), '#!/bin/sh\necho "bwrap: Creating new namespace failed: Operation not permitted" >&2\nexit 1\n', {mode: 0o755})
     const prepared = await prepareSandbox({setting: 'auto', network: 'host', hidden: [], probeDir: dir, pathEnv: fake, privileged: true})
     expect(prepared).toMatchObject({sandbox: undefined, isolation: {mode: 'none', setting: 'auto', reason: 'bwrap failed: bwrap: Creating new namespace failed: Operation not permitted'}})
+  })
+})
+
+describe('LocalExecutor', () => {
+  it('tells provenance and the agent how its steps are isolated', async () => {
+    const prepared = await prepareSandbox({setting: 'auto', network: 'none', hidden: [], probeDir: dir})
+    const sandboxed = new LocalExecutor(prepared)
+    expect(sandboxed.sandboxMode).toBe('bubblewrap')
+    expect(sandboxed.provenanceContext({} as Job)).toEqual({isolation: 'bubblewrap', internal: {sandbox: {mode: 'bubblewrap', setting: 'auto', network: 'none'}}})
+    const plain = new LocalExecutor()
+    expect(plain.sandboxMode).toBe('none')
+    expect(plain.provenanceContext({} as Job).isolation).toBe('none')
   })
 })
 
