@@ -27,6 +27,7 @@ import {
   SelectorError,
 } from './kube/selectors.js'
 import * as statuses from './kube/status.js'
+import {endContainers, FAILURE, type JobTermination, jobTerminationFor, KILLED, SUCCESS} from './kube/termination.js'
 import {sharedTls, type TlsMaterial} from './kube/tls.js'
 import type {
   Condition,
@@ -44,6 +45,7 @@ import type {
 } from './kube/types.js'
 
 export type * from './kube/types.js'
+export type {JobTermination} from './kube/termination.js'
 export {generateTls, type TlsMaterial} from './kube/tls.js'
 
 export type ResourceName = 'namespaces' | 'pods' | 'jobs'
@@ -88,6 +90,11 @@ export interface KubeApiServerOptions {
   expiredWatchAs?: 'error-event' | 'http-status'
   /** gitVersion reported by /version. */
   gitVersion?: string
+  /**
+   * The order in which a failing or succeeding Job and its pods end (test/support/kube/termination.ts). Default: that
+   * of gitVersion's release, `failure-target-first` from v1.31 on (the default gitVersion is v1.33.1).
+   */
+  jobTermination?: JobTermination
   tls?: TlsMaterial
 }
 
@@ -248,7 +255,7 @@ function randomHex(bytes: number): string {
 export class KubeApiServer {
   readonly token: string
   readonly user: string
-  private readonly options: Required<Pick<KubeApiServerOptions, 'bookmarkIntervalMs' | 'expiredWatchAs' | 'gitVersion'>>
+  private readonly options: Required<Pick<KubeApiServerOptions, 'bookmarkIntervalMs' | 'expiredWatchAs' | 'gitVersion' | 'jobTermination'>>
   private historySize: number
   private tls?: TlsMaterial
   private server?: Server
@@ -268,6 +275,10 @@ export class KubeApiServer {
   private readonly recorded: RecordedRequest[] = []
   /** Pods whose grace period ran out while hangTerminating was on. */
   private readonly overdue = new Set<string>()
+  /** When each terminating pod (by uid) was first deleted: a shorter grace period counts from then. */
+  private readonly deletionStarted = new Map<string, number>()
+  /** Jobs (by uid) whose status the job controller is writing itself: pod events do not update their counts meanwhile. */
+  private readonly quietJobs = new Set<string>()
   private hangTerminatingPods = false
   private stopped = false
 
@@ -280,6 +291,7 @@ export class KubeApiServer {
       bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
       expiredWatchAs: options.expiredWatchAs ?? 'error-event',
       gitVersion: options.gitVersion ?? 'v1.33.1',
+      jobTermination: options.jobTermination ?? jobTerminationFor(options.gitVersion ?? 'v1.33.1'),
     }
     for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) this.createNamespace(name)
   }
@@ -636,7 +648,7 @@ export class KubeApiServer {
 
   /** Kubelet eviction (node pressure): phase Failed, reason Evicted, containers killed. */
   evictPod(pod: string, message = 'The node was low on resource: memory. Threshold quantity: 100Mi, available: 50Mi.'): Pod {
-    const evicted = this.terminatePod(pod, 'Failed', 137, 'ContainerStatusUnknown', {}, 'Evicted', message)
+    const evicted = this.terminatePod(pod, 'Failed', 137, 'ContainerStatusUnknown', {}, 'Evicted', message, false)
     return this.updatePod(evicted.metadata.name, (next) => {
       setCondition(next.status, 'DisruptionTarget', 'True', 'TerminationByKubelet', message)
     })
@@ -656,8 +668,8 @@ export class KubeApiServer {
     if (!on) {
       for (const key of [...this.overdue]) {
         this.overdue.delete(key)
-        const pod = this.store.pods.get(key)
-        if (pod) this.remove('pods', pod)
+        const pod = this.store.pods.get(key) as Pod | undefined
+        if (pod) this.killAndRemove(pod)
       }
     }
   }
@@ -665,17 +677,10 @@ export class KubeApiServer {
   /** Job controller: activeDeadlineSeconds has run out now (the real timer does the same when the spec sets it). */
   expireJobDeadline(namespace: string, name: string): Job | undefined {
     const job = this.store.jobs.get(keyOf(namespace, name)) as Job | undefined
-    if (!job || this.jobFinished(job)) return job ? clone(job) : undefined
-    for (const pod of this.ownedPods(job)) if (!isTerminal(pod) && !pod.metadata.deletionTimestamp) this.deletePodGracefully(pod)
-    const updated = this.modify('jobs', job, (next) => {
-      const status = (next as Job).status
-      setCondition(status, 'FailureTarget', 'True', 'DeadlineExceeded', 'Job was active longer than specified deadline')
-      setCondition(status, 'Failed', 'True', 'DeadlineExceeded', 'Job was active longer than specified deadline')
-      status.active = 0
-      status.ready = 0
-    }) as Job
-    this.afterJobFinished(updated)
-    return clone(updated)
+    if (!job || this.jobFinished(job) || this.jobEnding(job)) return job ? clone(job) : undefined
+    this.endJob(job, FAILURE, 'DeadlineExceeded', 'Job was active longer than specified deadline')
+    const current = this.store.jobs.get(keyOf(namespace, name))
+    return current ? clone(current as Job) : undefined
   }
 
   // ---------------------------------------------------------------- HTTP handling
@@ -1246,21 +1251,26 @@ export class KubeApiServer {
     return this.insert('pods', pod)
   }
 
-  private terminatePod(name: string, phase: PodPhase, defaultExit: number, defaultReason: string, outcome: ContainerOutcome, podReason?: string, podMessage?: string): Pod {
+  /**
+   * Kubelet: the pod's containers end (test/support/kube/termination.ts says how those that never ran are reported).
+   * `appContainersRan`: succeedPod/failPod state how the app containers exited, so those of an initialized pod that
+   * were still waiting count as having run.
+   */
+  private terminatePod(name: string, phase: PodPhase, defaultExit: number, defaultReason: string, outcome: ContainerOutcome, podReason?: string, podMessage?: string, appContainersRan = true): Pod {
     return this.updatePod(name, (next) => {
       const finishedAt = now()
+      const initialized = (next.status.initContainerStatuses ?? []).every((status) => status.state.terminated?.exitCode === 0)
       for (const status of next.status.containerStatuses ?? []) {
-        const exitCode = outcome.exitCodes?.[status.name] ?? defaultExit
-        const reason = outcome.reasons?.[status.name] ?? (exitCode === 0 ? 'Completed' : defaultReason)
-        const message = outcome.messages?.[status.name]
-        this.assignRuntimeIds(next, status)
-        status.state = {terminated: {exitCode, reason, ...(message ? {message} : {}), startedAt: status.state.running?.startedAt ?? finishedAt, finishedAt, containerID: status.containerID}}
-        status.ready = false
-        status.started = false
+        if (appContainersRan && initialized && status.state.waiting) status.state = {running: {startedAt: finishedAt}}
       }
-      for (const init of next.status.initContainerStatuses ?? []) {
-        if (!init.state.terminated) init.state = {terminated: {exitCode: 0, reason: 'Completed', finishedAt}}
+      for (const status of [...(next.status.initContainerStatuses ?? []), ...(next.status.containerStatuses ?? [])]) {
+        if (status.state.running) this.assignRuntimeIds(next, status)
       }
+      endContainers(next, finishedAt, (container) => {
+        const exitCode = outcome.exitCodes?.[container] ?? defaultExit
+        const message = outcome.messages?.[container]
+        return {exitCode, reason: outcome.reasons?.[container] ?? (exitCode === 0 ? 'Completed' : defaultReason), ...(message ? {message} : {})}
+      })
       next.status.phase = phase
       next.status.startTime ??= finishedAt
       if (podReason) next.status.reason = podReason
@@ -1276,29 +1286,61 @@ export class KubeApiServer {
    * Returns the pod if it still exists.
    */
   private deletePodGracefully(pod: Pod, requestedGrace?: number): Pod | undefined {
-    if (pod.metadata.deletionTimestamp) return pod
     let grace = requestedGrace ?? pod.spec.terminationGracePeriodSeconds ?? 30
     if (!pod.spec.nodeName || isTerminal(pod)) grace = 0
+    let startedMs = Date.now()
+    if (pod.metadata.deletionTimestamp) {
+      // Deleting a terminating pod again can only shorten its grace period, counted from the first DELETE; 0 is a
+      // force deletion that removes it from the API at once, whatever the kubelet does (pod-lifecycle "Forced Pod
+      // termination"; apiserver's BeforeDelete).
+      const current = pod.metadata.deletionGracePeriodSeconds ?? 0
+      if (requestedGrace === undefined || requestedGrace >= current) return pod
+      startedMs = this.deletionStarted.get(pod.metadata.uid) ?? Date.parse(pod.metadata.deletionTimestamp) - current * 1000
+    }
     if (grace === 0) {
       this.remove('pods', pod)
       return undefined
     }
+    const deletionTimestamp = new Date(startedMs + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
     const updated = this.modify('pods', pod, (next) => {
-      next.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+      next.metadata.deletionTimestamp = deletionTimestamp
       next.metadata.deletionGracePeriodSeconds = grace
     }) as Pod
     const key = keyOf(pod.metadata.namespace, pod.metadata.name)
     const uid = pod.metadata.uid
-    this.later(grace * 1000, () => {
-      const current = this.store.pods.get(key)
-      if (!current || current.metadata.uid !== uid) return
+    this.deletionStarted.set(uid, startedMs)
+    this.later(Math.max(0, startedMs + grace * 1000 - Date.now()), () => {
+      const current = this.store.pods.get(key) as Pod | undefined
+      // A later DELETE that shortened the grace period scheduled its own end.
+      if (!current || current.metadata.uid !== uid || current.metadata.deletionTimestamp !== deletionTimestamp) return
       if (this.hangTerminatingPods) this.overdue.add(key)
-      else this.remove('pods', current)
+      else this.killAndRemove(current)
     })
     return updated
   }
 
+  /**
+   * Kubelet, at the end of a pod's grace period: its containers are killed and the pod is reported in a terminal phase
+   * (Failed, unless it had already finished) before it is removed from the API (termination.ts).
+   */
+  private killAndRemove(pod: Pod): void {
+    const key = keyOf(pod.metadata.namespace, pod.metadata.name)
+    if (!isTerminal(pod)) {
+      this.modify('pods', pod, (next) => {
+        const ended = next as Pod
+        endContainers(ended, now(), () => KILLED)
+        ended.status.phase = 'Failed'
+        setCondition(ended.status, 'PodReadyToStartContainers', 'False')
+        this.recomputePodConditions(ended)
+      })
+    }
+    const current = this.store.pods.get(key)
+    if (current?.metadata.uid === pod.metadata.uid) this.remove('pods', current)
+  }
+
   private podRemoved(pod: Pod): void {
+    this.overdue.delete(keyOf(pod.metadata.namespace, pod.metadata.name))
+    this.deletionStarted.delete(pod.metadata.uid)
     const prefix = `${keyOf(pod.metadata.namespace, pod.metadata.name)}/`
     for (const follower of [...this.logFollowers]) {
       if (follower.key.startsWith(prefix)) {
@@ -1309,7 +1351,10 @@ export class KubeApiServer {
     for (const key of [...this.logs.keys()]) if (key.startsWith(prefix)) this.logs.delete(key)
     const job = this.ownerJob(pod)
     if (job?.metadata.finalizers?.includes('foregroundDeletion') && this.ownedPods(job).length === 0) this.remove('jobs', job)
-    else if (job) this.syncJobCounts(job)
+    else if (job) {
+      this.syncJobCounts(job)
+      this.completeTermination(job.metadata.namespace, job.metadata.name)
+    }
   }
 
   private podChanged(prev: Pod, next: Pod): void {
@@ -1451,13 +1496,13 @@ export class KubeApiServer {
 
   /** Mirrors active/ready counts from the pods, emitting MODIFIED only when they change. */
   private syncJobCounts(job: Job): void {
-    if (job.metadata.deletionTimestamp) return
+    if (job.metadata.deletionTimestamp || this.quietJobs.has(job.metadata.uid)) return
     const pods = this.ownedPods(job)
+    // Terminating pods are neither active nor ready (KEP-3939: they are counted in status.terminating).
     const active = pods.filter((pod) => !isTerminal(pod) && !pod.metadata.deletionTimestamp).length
-    const ready = pods.filter((pod) => !isTerminal(pod) && findCondition(pod.status.conditions, 'Ready')?.status === 'True').length
+    const ready = pods.filter((pod) => !isTerminal(pod) && !pod.metadata.deletionTimestamp && findCondition(pod.status.conditions, 'Ready')?.status === 'True').length
     const terminating = pods.filter((pod) => pod.metadata.deletionTimestamp && !isTerminal(pod)).length
-    if (job.status.active === active && job.status.ready === ready && job.status.terminating === terminating) return
-    if (this.jobFinished(job) && job.status.active === 0 && active === 0) return
+    if ((job.status.active ?? 0) === active && (job.status.ready ?? 0) === ready && (job.status.terminating ?? 0) === terminating) return
     this.modify('jobs', job, (next) => {
       const status = (next as Job).status
       status.active = active
@@ -1470,32 +1515,94 @@ export class KubeApiServer {
     if (this.jobFinished(job) || job.metadata.deletionTimestamp) return
     const succeeded = pod.status.phase === 'Succeeded'
     const counts = {succeeded: (job.status.succeeded ?? 0) + (succeeded ? 1 : 0), failed: (job.status.failed ?? 0) + (succeeded ? 0 : 1)}
-    const complete = counts.succeeded >= (job.spec.completions ?? 1)
-    const backoffExceeded = !succeeded && counts.failed > (job.spec.backoffLimit ?? 6)
-    const active = this.ownedPods(job).filter((candidate) => !isTerminal(candidate) && !candidate.metadata.deletionTimestamp).length
-    const updated = this.modify('jobs', job, (next) => {
-      const status = (next as Job).status
+    // A Job that is already ending (FailureTarget or SuccessCriteriaMet) only counts the pods it is waiting for.
+    const ending = this.jobEnding(job)
+    const complete = !ending && counts.succeeded >= (job.spec.completions ?? 1)
+    const backoffExceeded = !ending && !succeeded && counts.failed > (job.spec.backoffLimit ?? 6)
+    const countPods = (status: Job['status']) => {
+      const pods = this.ownedPods(job)
       if (counts.succeeded) status.succeeded = counts.succeeded
       if (counts.failed) status.failed = counts.failed
-      status.active = active
+      status.active = pods.filter((candidate) => !isTerminal(candidate) && !candidate.metadata.deletionTimestamp).length
+      status.terminating = pods.filter((candidate) => !isTerminal(candidate) && candidate.metadata.deletionTimestamp).length
       status.ready = 0
-      if (complete) {
-        setCondition(status, 'SuccessCriteriaMet', 'True', 'CompletionsReached', 'Reached expected number of succeeded pods')
-        setCondition(status, 'Complete', 'True', 'CompletionsReached', 'Reached expected number of succeeded pods')
-        status.completionTime = now()
-      } else if (backoffExceeded) {
-        setCondition(status, 'FailureTarget', 'True', 'BackoffLimitExceeded', 'Job has reached the specified backoff limit')
-        setCondition(status, 'Failed', 'True', 'BackoffLimitExceeded', 'Job has reached the specified backoff limit')
-      }
-    }) as Job
-    if (complete || backoffExceeded) {
-      for (const other of this.ownedPods(updated)) if (!isTerminal(other)) this.deletePodGracefully(other)
-      this.afterJobFinished(updated)
-    } else if (!succeeded) {
+    }
+    if (complete) return this.endJob(job, SUCCESS, 'CompletionsReached', 'Reached expected number of succeeded pods', countPods)
+    if (backoffExceeded) return this.endJob(job, FAILURE, 'BackoffLimitExceeded', 'Job has reached the specified backoff limit', countPods)
+    // An ending Job counts the pod and, if it was the last one running, becomes terminal in the same update.
+    if (ending && this.completeTermination(job.metadata.namespace, job.metadata.name, countPods)) return
+    const updated = this.modify('jobs', job, (next) => countPods((next as Job).status)) as Job
+    if (!succeeded && !ending) {
       // Within the backoff limit the controller replaces the failed pod (without the real exponential back-off delay).
       this.createJobPod(updated)
       this.syncJobCounts(this.store.jobs.get(keyOf(updated.metadata.namespace, updated.metadata.name)) as Job)
     }
+  }
+
+  /** The Job has its interim condition (FailureTarget or SuccessCriteriaMet) and waits for its pods to terminate. */
+  private jobEnding(job: Job): boolean {
+    return [FAILURE.interim, SUCCESS.interim].some((type) => findCondition(job.status.conditions, type)?.status === 'True')
+  }
+
+  /**
+   * Job controller: the Job met its failure or success criteria. ≥ 1.31 (failure-target-first): the interim condition,
+   * then its remaining pods are terminated, and completeTermination adds the terminal condition once none is left
+   * running. ≤ 1.30 (failed-at-once): the pods are deleted and the terminal condition is written at once.
+   */
+  private endJob(job: Job, outcome: typeof FAILURE | typeof SUCCESS, reason: string, message: string, mutate: (status: Job['status']) => void = () => {}): void {
+    const key = keyOf(job.metadata.namespace, job.metadata.name)
+    const running = () => this.ownedPods(job).filter((pod) => !isTerminal(pod) && !pod.metadata.deletionTimestamp)
+    if (this.options.jobTermination === 'failure-target-first') {
+      this.modify('jobs', job, (next) => {
+        const status = (next as Job).status
+        mutate(status)
+        setCondition(status, outcome.interim, 'True', reason, message)
+        status.active = 0
+        status.ready = 0
+        status.terminating = running().length + this.ownedPods(job).filter((pod) => !isTerminal(pod) && pod.metadata.deletionTimestamp).length
+      })
+      for (const pod of running()) this.deletePodGracefully(pod)
+      this.completeTermination(job.metadata.namespace, job.metadata.name)
+      return
+    }
+    // The ≤ 1.30 controller deletes the pods, then writes the terminal condition in one status update.
+    this.quietJobs.add(job.metadata.uid)
+    try {
+      for (const pod of running()) this.deletePodGracefully(pod)
+    } finally {
+      this.quietJobs.delete(job.metadata.uid)
+    }
+    const current = this.store.jobs.get(key) as Job
+    const updated = this.modify('jobs', current, (next) => {
+      const status = (next as Job).status
+      mutate(status)
+      setCondition(status, outcome.terminal, 'True', reason, message)
+      if (outcome === SUCCESS) status.completionTime = now()
+      status.active = 0
+      status.ready = 0
+      status.terminating = this.ownedPods(job).filter((pod) => !isTerminal(pod) && pod.metadata.deletionTimestamp).length
+    }) as Job
+    this.afterJobFinished(updated)
+  }
+
+  /** ≥ 1.31: the terminal condition, with the interim one's reason and message, once none of the Job's pods still runs. */
+  private completeTermination(namespace: string | undefined, name: string, mutate: (status: Job['status']) => void = () => {}): boolean {
+    const job = this.store.jobs.get(keyOf(namespace, name)) as Job | undefined
+    if (!job || this.jobFinished(job) || job.metadata.deletionTimestamp) return false
+    const outcome = [FAILURE, SUCCESS].find((candidate) => findCondition(job.status.conditions, candidate.interim)?.status === 'True')
+    if (!outcome || this.ownedPods(job).some((pod) => !isTerminal(pod))) return false
+    const interim = findCondition(job.status.conditions, outcome.interim)!
+    const updated = this.modify('jobs', job, (next) => {
+      const status = (next as Job).status
+      mutate(status)
+      setCondition(status, outcome.terminal, 'True', interim.reason, interim.message)
+      if (outcome === SUCCESS) status.completionTime = now()
+      status.active = 0
+      status.ready = 0
+      status.terminating = 0
+    }) as Job
+    this.afterJobFinished(updated)
+    return true
   }
 
   private afterJobFinished(job: Job): void {
