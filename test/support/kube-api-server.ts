@@ -28,7 +28,10 @@ import {
 } from './kube/selectors.js'
 import * as statuses from './kube/status.js'
 import {endContainers, FAILURE, type JobTermination, jobTerminationFor, KILLED, SUCCESS} from './kube/termination.js'
+import {type DiscoveredResource, discover} from './kube/discovery.js'
+import {ContainerLogs, parseLogOptions, render} from './kube/logs.js'
 import {sharedTls, type TlsMaterial} from './kube/tls.js'
+import {admit, kindSchema, parseFieldValidation} from './kube/validation.js'
 import type {
   Condition,
   Container,
@@ -60,16 +63,19 @@ interface ResourceInfo {
   namespaced: boolean
   /** Field selector labels this resource supports (as the real registry's GetAttrs does). */
   fields: readonly string[]
+  /** What discovery says about it (test/support/kube/discovery.ts); verbs default to create, delete, get, list, watch. */
+  discovery?: Partial<Pick<DiscoveredResource, 'verbs' | 'shortNames' | 'categories' | 'subresources'>>
 }
 
 const RESOURCES: Record<ResourceName, ResourceInfo> = {
   namespaces: {resource: 'namespaces', kind: 'Namespace', listKind: 'NamespaceList', apiVersion: 'v1', group: '', prefix: '/api/v1', namespaced: false,
-    fields: ['metadata.name', 'status.phase']},
+    fields: ['metadata.name', 'status.phase'], discovery: {verbs: ['create', 'get', 'list', 'watch'], shortNames: ['ns']}},
   pods: {resource: 'pods', kind: 'Pod', listKind: 'PodList', apiVersion: 'v1', group: '', prefix: '/api/v1', namespaced: true,
     fields: ['metadata.name', 'metadata.namespace', 'spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName',
-      'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName']},
+      'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
+    discovery: {shortNames: ['po'], categories: ['all'], subresources: [{name: 'log', kind: 'Pod', verbs: ['get']}]}},
   jobs: {resource: 'jobs', kind: 'Job', listKind: 'JobList', apiVersion: 'batch/v1', group: 'batch', prefix: '/apis/batch/v1', namespaced: true,
-    fields: ['metadata.name', 'metadata.namespace', 'status.successful']},
+    fields: ['metadata.name', 'metadata.namespace', 'status.successful'], discovery: {categories: ['all']}},
 }
 
 export interface KubeApiServerOptions {
@@ -189,13 +195,12 @@ interface Watcher {
 interface LogFollower {
   key: string
   res: ServerResponse
+  timestamps: boolean
 }
 
 type Json = Record<string, unknown>
 
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789'
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const NODE_NAME = 'danube-test-node'
 
 function clone<T>(value: T): T {
@@ -248,6 +253,13 @@ function containerStatusFor(container: Container, state: ContainerState): Contai
   return {name: container.name, image: container.image ?? '', imageID: '', ready: false, started: false, restartCount: 0, state, lastState: {}}
 }
 
+/** `dryRun=All` (query, or DeleteOptions.dryRun) is a dry run; absent is not; any other value is a 400. */
+function dryRunOf(query: Record<string, string>, fromBody?: string[]): boolean | StatusObject {
+  const values = fromBody ?? (query.dryRun === undefined ? [] : [query.dryRun])
+  for (const value of values) if (value !== 'All') return statuses.badRequest(`Invalid dryRun value: ${JSON.stringify(value)}; accepted values: "All"`)
+  return values.length > 0
+}
+
 function randomHex(bytes: number): string {
   return randomBytes(bytes).toString('hex')
 }
@@ -270,7 +282,7 @@ export class KubeApiServer {
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly faults: Array<Fault & {remaining: number}> = []
   private readonly forbidden: ForbidRule[] = []
-  private readonly logs = new Map<string, string>()
+  private readonly logs = new ContainerLogs()
   private readonly logFollowers = new Set<LogFollower>()
   private readonly recorded: RecordedRequest[] = []
   /** Pods whose grace period ran out while hangTerminating was on. */
@@ -525,6 +537,9 @@ export class KubeApiServer {
     }
     full.spec.terminationGracePeriodSeconds ??= 30
     full.spec.restartPolicy ??= 'Always'
+    // Fixtures are held to what the API would accept, so that a health check is never tested against an impossible pod.
+    const admission = admit(kindSchema('v1', 'Pod')!, full as unknown as Json, 'Strict')
+    if (!admission.ok) throw new Error(`createPod: ${admission.status.message}`)
     return clone(this.insert('pods', full))
   }
 
@@ -604,7 +619,11 @@ export class KubeApiServer {
   setWaiting(pod: string, container: string, reason: string, message?: string): Pod {
     return this.updatePod(pod, (next) => {
       const status = this.containerStatus(next, container)
-      if (status.state.running || status.state.terminated) status.lastState = {terminated: {exitCode: status.state.terminated?.exitCode ?? 1, reason: status.state.terminated?.reason ?? 'Error', finishedAt: now()}}
+      if (status.state.running || status.state.terminated) {
+        // The container ended and waits to restart: its log becomes the previous instance's (pods/log?previous=true).
+        status.lastState = {terminated: {exitCode: status.state.terminated?.exitCode ?? 1, reason: status.state.terminated?.reason ?? 'Error', finishedAt: now()}}
+        this.logs.restart(`${keyOf(next.metadata.namespace, next.metadata.name)}/${container}`)
+      }
       status.state = {waiting: {reason, ...(message ? {message} : {})}}
       status.ready = false
       status.started = false
@@ -658,8 +677,8 @@ export class KubeApiServer {
   appendLog(pod: string, container: string, text: string): void {
     const found = this.findPod(pod)
     const key = `${keyOf(found.metadata.namespace, found.metadata.name)}/${container}`
-    this.logs.set(key, (this.logs.get(key) ?? '') + text)
-    for (const follower of this.logFollowers) if (follower.key === key) follower.res.write(text)
+    const lines = this.logs.append(key, text)
+    for (const follower of this.logFollowers) if (follower.key === key) follower.res.write(render(lines, follower))
   }
 
   /** While on, pods that are deleted stay Terminating forever (a kubelet that cannot kill them). Turning it off removes overdue pods. */
@@ -730,6 +749,15 @@ export class KubeApiServer {
       return void res.end(text)
     }
 
+    if (method === 'GET') {
+      const answer = discover(url.pathname, req.headers.accept, this.discoveredResources(), `127.0.0.1:${this.port}`, this.options.gitVersion)
+      if (answer) {
+        // Discovery is for authenticated users only (the system:discovery ClusterRole is bound to system:authenticated).
+        if (anonymous) return this.sendStatus(res, statuses.failure(403, 'Forbidden', `forbidden: User "system:anonymous" cannot get path "${url.pathname}"`))
+        return this.sendJson(res, 200, answer.body, {'Content-Type': answer.contentType})
+      }
+    }
+
     const route = this.route(url.pathname)
     if (!route) return this.sendStatus(res, statuses.pathNotFound())
     const {info, namespace, name, subresource} = route
@@ -747,16 +775,23 @@ export class KubeApiServer {
       case 'list':
         return fault?.gone ? this.sendStatus(res, statuses.expired('The resourceVersion for the provided list is too old.')) : this.listObjects(res, info, namespace, query)
       case 'watch':
-        return this.startWatch(res, info, namespace, query, fault)
+        return this.startWatch(res, info, namespace, query, fault, name)
       case 'get':
         return this.getObject(res, info, namespace, name!)
       case 'create':
-        return this.createObject(res, info, namespace, body.value)
+        return this.createObject(res, info, namespace, body.value, query)
       case 'delete':
         return this.deleteObject(res, info, namespace, name!, query, body.value)
       default:
         return this.sendStatus(res, statuses.methodNotAllowed())
     }
+  }
+
+  private discoveredResources(): DiscoveredResource[] {
+    return Object.values(RESOURCES).map((info) => ({
+      resource: info.resource, singular: info.kind.toLowerCase(), kind: info.kind, group: info.group, version: info.apiVersion.split('/').at(-1)!,
+      namespaced: info.namespaced, verbs: ['create', 'delete', 'get', 'list', 'watch'], ...info.discovery,
+    }))
   }
 
   private route(pathname: string): {info: ResourceInfo; namespace?: string; name?: string; subresource?: string} | undefined {
@@ -921,10 +956,14 @@ export class KubeApiServer {
     this.sendJson(res, 200, this.withType(info, object))
   }
 
-  private createObject(res: ServerResponse, info: ResourceInfo, namespace: string | undefined, body: unknown): void {
+  private createObject(res: ServerResponse, info: ResourceInfo, namespace: string | undefined, body: unknown, query: Record<string, string>): void {
     if (info.namespaced && namespace === undefined) return this.sendStatus(res, statuses.methodNotAllowed())
+    const fieldValidation = parseFieldValidation(query.fieldValidation)
+    if (typeof fieldValidation !== 'string') return this.sendStatus(res, fieldValidation)
+    const dryRun = dryRunOf(query)
+    if (typeof dryRun !== 'boolean') return this.sendStatus(res, dryRun)
     if (typeof body !== 'object' || body === null || Array.isArray(body)) return this.sendStatus(res, statuses.badRequest('the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf'))
-    const object = clone(body) as Json & {metadata?: Partial<KubeObject['metadata']>}
+    let object = clone(body) as Json & {metadata?: Partial<KubeObject['metadata']>}
     if (object.kind !== undefined && object.kind !== info.kind) {
       return this.sendStatus(res, statuses.badRequest(`the API version in the data (${String(object.apiVersion)}) does not match the expected API version (${info.apiVersion})`))
     }
@@ -935,18 +974,20 @@ export class KubeApiServer {
     let name = metadata.name
     if (!name && metadata.generateName) name = `${metadata.generateName}${randomSuffix()}`
     if (!name) return this.sendStatus(res, statuses.invalid(info.kind, info, '', [{field: 'metadata.name', message: 'Required value: name or generateName is required', reason: 'FieldValueRequired'}]))
-    const nameRule = info.resource === 'pods' ? DNS1123_SUBDOMAIN : DNS1123_LABEL
-    if (!nameRule.test(name) || name.length > (info.resource === 'pods' ? 253 : 63)) {
-      return this.sendStatus(res, statuses.invalid(info.kind, info, name, [{field: 'metadata.name',
-        message: `Invalid value: "${name}": a lowercase RFC 1123 ${info.resource === 'pods' ? 'subdomain' : 'label'} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`}]))
-    }
+    object.metadata = {...metadata, name}
+    // Decoding (400: wrong types, quantities, unknown fields under Strict), then validation (422), as kube-apiserver
+    // does; the namespace must exist before the object is validated (NamespaceLifecycle admission).
+    const schema = kindSchema(info.apiVersion, info.kind)
+    const admission = schema ? admit(schema, object, fieldValidation) : {ok: true as const, object, warnings: []}
+    if (!admission.ok && admission.status.code === 400) return this.sendStatus(res, admission.status)
     if (info.namespaced && !this.store.namespaces.has(keyOf(undefined, namespace!))) return this.sendStatus(res, statuses.notFound(RESOURCES.namespaces, namespace!))
+    if (!admission.ok) return this.sendStatus(res, admission.status)
+    object = admission.object as typeof object
+    const headers: Record<string, string> = admission.warnings.length > 0 ? {Warning: admission.warnings.map((warning) => `299 - ${JSON.stringify(warning)}`).join(', ')} : {}
     if (this.store[info.resource].has(keyOf(info.namespaced ? namespace : undefined, name))) return this.sendStatus(res, statuses.alreadyExists(info, name))
-    const problems = info.resource === 'jobs' ? this.validateJob(object) : info.resource === 'pods' ? this.validatePodSpec(object.spec, 'spec') : []
-    if (problems.length > 0) return this.sendStatus(res, statuses.invalid(info.kind, info, name, problems))
 
     const meta: KubeObject['metadata'] = {
-      ...metadata,
+      ...(object.metadata as KubeObject['metadata']),
       name,
       ...(info.namespaced ? {namespace} : {}),
       uid: randomUUID(),
@@ -954,6 +995,12 @@ export class KubeApiServer {
       creationTimestamp: now(),
     }
     delete meta.deletionTimestamp
+    if (dryRun) {
+      // dryRun=All: validated and answered as created, nothing stored, no resourceVersion (API concepts, "Dry-run").
+      const preview: Partial<KubeObject['metadata']> = {...meta}
+      delete preview.resourceVersion
+      return this.sendJson(res, 201, {...object, apiVersion: info.apiVersion, kind: info.kind, metadata: preview}, headers)
+    }
     let created: KubeObject
     if (info.resource === 'namespaces') {
       created = this.createNamespace(name, meta.labels)
@@ -963,32 +1010,7 @@ export class KubeApiServer {
     } else {
       created = this.createJob({...object, apiVersion: 'batch/v1', kind: 'Job', metadata: meta} as unknown as Job)
     }
-    this.sendJson(res, 201, this.withType(info, created))
-  }
-
-  private validatePodSpec(spec: unknown, field: string): Array<{field: string; message: string; reason?: string}> {
-    const podSpec = spec as {containers?: unknown} | undefined
-    if (!podSpec || !Array.isArray(podSpec.containers) || podSpec.containers.length === 0) {
-      return [{field: `${field}.containers`, message: 'Required value', reason: 'FieldValueRequired'}]
-    }
-    const problems: Array<{field: string; message: string; reason?: string}> = []
-    podSpec.containers.forEach((container: {name?: unknown; image?: unknown}, index: number) => {
-      if (typeof container.name !== 'string' || !DNS1123_LABEL.test(container.name)) problems.push({field: `${field}.containers[${index}].name`, message: 'Required value', reason: 'FieldValueRequired'})
-      if (typeof container.image !== 'string' || container.image === '') problems.push({field: `${field}.containers[${index}].image`, message: 'Required value', reason: 'FieldValueRequired'})
-    })
-    return problems
-  }
-
-  private validateJob(object: Json): Array<{field: string; message: string; reason?: string}> {
-    const spec = object.spec as {template?: {spec?: {restartPolicy?: string}}} | undefined
-    if (!spec?.template) return [{field: 'spec.template', message: 'Required value', reason: 'FieldValueRequired'}]
-    const problems = this.validatePodSpec(spec.template.spec, 'spec.template.spec')
-    const policy = spec.template.spec?.restartPolicy
-    if (policy !== 'Never' && policy !== 'OnFailure') {
-      problems.push({field: 'spec.template.spec.restartPolicy', message: policy === undefined ? 'Required value: valid values: "OnFailure", "Never"' : `Unsupported value: "${policy}": supported values: "OnFailure", "Never"`,
-        reason: policy === undefined ? 'FieldValueRequired' : 'FieldValueNotSupported'})
-    }
-    return problems
+    this.sendJson(res, 201, this.withType(info, created), headers)
   }
 
   private deleteObject(res: ServerResponse, info: ResourceInfo, namespace: string | undefined, name: string, query: Record<string, string>, body: unknown): void {
@@ -1015,6 +1037,10 @@ export class KubeApiServer {
       return this.sendStatus(res, statuses.conflict(info, name, `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${object.metadata.resourceVersion}`))
     }
     if (policy === undefined && orphanDependents !== undefined) policy = orphanDependents ? 'Orphan' : 'Background'
+    const dryRun = dryRunOf(query, (fromBody as {dryRun?: string[]}).dryRun)
+    if (typeof dryRun !== 'boolean') return this.sendStatus(res, dryRun)
+    // dryRun=All: the delete is checked and answered, and nothing changes.
+    if (dryRun) return this.sendJson(res, 200, this.withType(info, object))
 
     if (info.resource === 'pods') {
       const remaining = this.deletePodGracefully(object as Pod, grace)
@@ -1037,9 +1063,11 @@ export class KubeApiServer {
 
   // ---------------------------------------------------------------- watch
 
-  private startWatch(res: ServerResponse, info: ResourceInfo, namespace: string | undefined, query: Record<string, string>, fault: Fault | undefined): void {
+  private startWatch(res: ServerResponse, info: ResourceInfo, namespace: string | undefined, query: Record<string, string>, fault: Fault | undefined, name?: string): void {
     const selectors = this.parseSelectors(res, info, query)
     if (!selectors) return
+    // GET …/pods/NAME?watch=1 watches that one object, as fieldSelector=metadata.name=NAME does.
+    if (name !== undefined) selectors.fields.push({field: 'metadata.name', negate: false, value: name})
     const requested = query.resourceVersion
     const fromRv = requested === undefined || requested === '' || requested === '0' ? undefined : Number(requested)
     if (fromRv !== undefined && !Number.isInteger(fromRv)) return this.sendStatus(res, statuses.badRequest(`invalid resource version "${requested}"`))
@@ -1348,7 +1376,7 @@ export class KubeApiServer {
         this.logFollowers.delete(follower)
       }
     }
-    for (const key of [...this.logs.keys()]) if (key.startsWith(prefix)) this.logs.delete(key)
+    this.logs.forgetPod(prefix)
     const job = this.ownerJob(pod)
     if (job?.metadata.finalizers?.includes('foregroundDeletion') && this.ownedPods(job).length === 0) this.remove('jobs', job)
     else if (job) {
@@ -1388,26 +1416,30 @@ export class KubeApiServer {
       }
       container = names[0]!
     }
+    const options = parseLogOptions(query, name)
+    if ('kind' in options) return this.sendStatus(res, options)
     const status = [...(pod.status.containerStatuses ?? []), ...(pod.status.initContainerStatuses ?? [])].find((candidate) => candidate.name === container)
     if (!names.includes(container) && !initNames.includes(container)) return this.sendStatus(res, statuses.badRequest(`container ${container} is not valid for pod ${name}`))
-    if (!status || (status.state.waiting && !status.lastState.terminated && status.restartCount === 0 && !this.logs.has(`${keyOf(namespace, name)}/${container}`))) {
+    const key = `${keyOf(namespace, name)}/${container}`
+    if (options.previous) {
+      // Only a container that restarted has a previous instance (the kubelet keeps one).
+      if (!status?.lastState.terminated || !this.logs.has(key, true)) return this.sendStatus(res, statuses.badRequest(`previous terminated container "${container}" in pod "${name}" not found`))
+      const text = this.logs.read(key, options)
+      res.writeHead(200, {'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(text)})
+      return void res.end(text)
+    }
+    if (!status || (status.state.waiting && !status.lastState.terminated && status.restartCount === 0 && !this.logs.has(key))) {
       return this.sendStatus(res, statuses.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${status?.state.waiting?.reason ?? 'ContainerCreating'}`))
     }
-    const key = `${keyOf(namespace, name)}/${container}`
-    let text = this.logs.get(key) ?? ''
-    if (query.tailLines !== undefined) {
-      const lines = text.split(/(?<=\n)/)
-      text = lines.slice(Math.max(0, lines.length - Number(query.tailLines))).join('')
-    }
-    if (query.limitBytes !== undefined) text = Buffer.from(text).subarray(0, Number(query.limitBytes)).toString('utf8')
-    const follow = query.follow === 'true' && !status.state.terminated
+    const text = this.logs.read(key, options)
+    const follow = options.follow && !status.state.terminated
     if (!follow) {
       res.writeHead(200, {'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(text)})
       return void res.end(text)
     }
     res.writeHead(200, {'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked'})
     res.write(text)
-    const follower: LogFollower = {key, res}
+    const follower: LogFollower = {key, res, timestamps: options.timestamps}
     this.logFollowers.add(follower)
     res.on('close', () => this.logFollowers.delete(follower))
   }

@@ -1,6 +1,8 @@
 // What the test API server's own tests share to drive it through the real @kubernetes/client-node: the Status of a
 // failed call, and a watch whose events a test can wait on.
 
+import {request as httpsRequest} from 'node:https'
+
 import {ApiException, type KubeConfig, Watch} from '@kubernetes/client-node'
 
 import type {StatusObject, WatchEvent} from './types.js'
@@ -49,4 +51,35 @@ export async function collectWatch(kc: KubeConfig, path: string, query: Record<s
     wakers.add(wake)
   })
   return {events, done, abort: () => controller.abort(), waitFor}
+}
+
+export interface RawAnswer {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  text: string
+  json: () => unknown
+}
+
+/**
+ * One HTTPS request as any client would send it (the typed client drops fields its models do not know, and query
+ * parameters it has no argument for), authenticated with the server's token.
+ */
+export function rawRequest(server: {url: string; caCert: string; token: string}, method: string, path: string, body?: unknown): Promise<RawAnswer> {
+  const text = body === undefined ? undefined : JSON.stringify(body)
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${server.url}${path}`, {
+      method, ca: server.caCert,
+      headers: {Authorization: `Bearer ${server.token}`, Accept: 'application/json', ...(text ? {'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text)} : {})},
+    }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () => {
+        const answer = Buffer.concat(chunks).toString('utf8')
+        resolve({status: res.statusCode ?? 0, headers: res.headers, text: answer, json: () => JSON.parse(answer)})
+      })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(text)
+  })
 }
