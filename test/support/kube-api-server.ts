@@ -138,6 +138,8 @@ export interface RecordedRequest {
   status?: number
   /** Parsed JSON body, if any. */
   body?: unknown
+  /** The Accept header, if any (discovery answers depend on it). */
+  accept?: string
 }
 
 export interface RequestFilter {
@@ -710,7 +712,8 @@ export class KubeApiServer {
     const query = Object.fromEntries(url.searchParams)
     const watch = query.watch === 'true' || query.watch === '1'
     const body = await this.readBody(req)
-    const record: RecordedRequest = {method, path: url.pathname, query, watch, ...(body.value !== undefined ? {body: body.value} : {})}
+    const record: RecordedRequest = {method, path: url.pathname, query, watch, ...(body.value !== undefined ? {body: body.value} : {}),
+      ...(req.headers.accept ? {accept: req.headers.accept} : {})}
     this.recorded.push(record)
     const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse
     res.writeHead = ((...args: unknown[]) => {

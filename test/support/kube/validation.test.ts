@@ -198,3 +198,20 @@ describe('request options', () => {
     expect(negative.status?.details?.causes?.[0]).toMatchObject({field: 'tailLines', message: 'Invalid value: -1: must be greater than or equal to 0'})
   })
 })
+
+describe('discovery without aggregation (what clients older than kubectl 1.30 read, and kubectl\'s fallback)', () => {
+  // https://kubernetes.io/docs/concepts/overview/kubernetes-api/#unaggregated-discovery
+  it('serves APIVersions, APIGroupList, APIGroup and an APIResourceList per group version', async () => {
+    const core = (await rawRequest(server, 'GET', '/api')).json()
+    expect(core).toMatchObject({kind: 'APIVersions', versions: ['v1']})
+    const groups = (await rawRequest(server, 'GET', '/apis')).json() as {groups: Array<{name: string}>}
+    expect(groups).toMatchObject({kind: 'APIGroupList', groups: [{name: 'batch', preferredVersion: {groupVersion: 'batch/v1', version: 'v1'}}]})
+    expect((await rawRequest(server, 'GET', '/apis/batch')).json()).toMatchObject({kind: 'APIGroup', name: 'batch'})
+    const v1 = (await rawRequest(server, 'GET', '/api/v1')).json() as {resources: Array<{name: string; verbs: string[]; namespaced: boolean}>}
+    expect(v1.resources.map((resource) => resource.name)).toEqual(['namespaces', 'pods', 'pods/log'])
+    expect(v1.resources.find((resource) => resource.name === 'pods')).toMatchObject({namespaced: true, kind: 'Pod', verbs: ['create', 'delete', 'get', 'list', 'watch']})
+    const batchV1 = (await rawRequest(server, 'GET', '/apis/batch/v1')).json()
+    expect(batchV1).toMatchObject({kind: 'APIResourceList', groupVersion: 'batch/v1', resources: [{name: 'jobs', kind: 'Job', namespaced: true}]})
+    expect((await rawRequest(server, 'GET', '/apis/apps/v1')).status).toBe(404)
+  })
+})
