@@ -4,10 +4,14 @@
 // and, through expireJobDeadline, the job controller's activeDeadlineSeconds timer (the job's own timeout is far away,
 // so only Kubernetes can end it).
 
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, makeStateDir, removeStateDir, startAgent, waitFor} from '../support/agent-process.js'
 import {KubeApiServer, type JobTermination} from '../support/kube-api-server.js'
+import {rawRequest} from '../support/kube/test-client.js'
 
 interface JobView {
   state: string
@@ -62,6 +66,11 @@ describe.each<JobTermination>(['failure-target-first', 'failed-at-once'])('kuber
     }, {timeoutMs: 15_000, what: `job ${id} to finish`})
   }
 
+  /** As kubectl delete pod would: a plain graceful DELETE. */
+  async function fetchAsClient(method: string, url: string): Promise<void> {
+    expect((await rawRequest(server, method, url)).status).toBe(200)
+  }
+
   function podOf(id: string): Promise<string> {
     return waitFor(() => (server.jobPods(ns, `danube-${id}`).length > 0 ? server.jobPodName(ns, `danube-${id}`) : undefined), {what: `pod of job ${id}`})
   }
@@ -76,6 +85,20 @@ describe.each<JobTermination>(['failure-target-first', 'failed-at-once'])('kuber
     expect(job).toMatchObject({state: 'failed', reason: 'timeout', exitCode: null})
     expect(job.steps.map((step) => [step.state, step.exitCode])).toEqual([['failed', null], ['skipped', null], ['skipped', null]])
     expect(server.jobPods(ns, `danube-${id}`)).toEqual([])
+  })
+
+  it('records executor-error, not the killed step\'s 137, when someone else deletes the job\'s pod', async () => {
+    const id = await trigger(threeSteps)
+    const pod = await podOf(id)
+    server.runInitContainer(pod, 'step-1')
+    await waitFor(async () => (await view(id)).steps[0]!.state === 'running', {what: 'step 1 running'})
+    await fetchAsClient('DELETE', `/api/v1/namespaces/${ns}/pods/${pod}`)
+    const job = await finished(id)
+    expect(job).toMatchObject({state: 'failed', reason: 'executor-error', exitCode: null})
+    expect(job.steps[0]).toMatchObject({state: 'failed', exitCode: null})
+    // Seen either as the killed pod (Failed, being deleted) or, when its removal arrives before the Job's condition, as
+    // the pod gone: the same outcome either way.
+    expect(readFileSync(path.join(stateDir, 'logs', `${id}.log`), 'utf8')).toMatch(new RegExp(`the pod (${pod} )?of Kubernetes Job danube-${id} was deleted outside danube`))
   })
 
   it('records exit-code with the step\'s own exit code when a step fails', async () => {

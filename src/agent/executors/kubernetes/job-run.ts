@@ -198,6 +198,11 @@ export class KubeJobRun {
     if (pod.status?.reason === 'Evicted') {
       return {kind: 'failed', reason: 'evicted', exitCode: null, cleanup: false, message: `pod ${podName} was evicted: ${pod.status.message ?? 'no message'}`}
     }
+    if (killedByDeletion(pod)) {
+      // Not at the deadline (decided before) nor by danube (decided at the stop): someone deleted the pod, and the
+      // kubelet's 137 is its kill, not a step's exit.
+      return {kind: 'failed', reason: 'executor-error', exitCode: null, cleanup: true, message: `the pod ${podName} of Kubernetes Job ${this.name} was deleted outside danube; its containers were killed`}
+    }
     for (const status of sortedInitStatuses(pod)) {
       const terminated = status.state?.terminated
       if (!terminated || terminated.exitCode === 0) continue
