@@ -10,7 +10,7 @@ import path from 'node:path'
 
 import type {JobLog} from '../../lib/jobs/log.js'
 import {type Job, stepName} from '../../lib/jobs/model.js'
-import {collectOutputs} from './outputs.js'
+import {collectLocalOutputs} from './output-rule.js'
 import {groupBelongsToJob, signalGroup, terminateGroup, waitUntilEmpty} from './process-group.js'
 import {type ExecutionContext, type ExecutionResult, type Executor, stopGraceMs, stopReason} from './types.js'
 
@@ -56,8 +56,9 @@ export class LocalExecutor implements Executor {
         const reason = stopReason(signal)
         result = {state: reason === 'timeout' ? 'failed' : 'cancelled', reason, exitCode: null}
       }
-      const collected = collectOutputs(outputDir, context.artifactsDir, log)
+      const collected = await collectLocalOutputs(outputDir, context.artifactsDir, log)
       if (collected.files.length > 0) log.note(`collected ${collected.files.length} artifact(s)`)
+      result = {...result, outputs: collected}
     } finally {
       rmSync(context.workDir, {recursive: true, force: true})
     }

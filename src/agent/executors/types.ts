@@ -2,6 +2,7 @@
 
 import type {JobLog} from '../../lib/jobs/log.js'
 import type {Job, JobReason, StepState} from '../../lib/jobs/model.js'
+import type {OutputsReport} from './output-rule.js'
 
 /** Why the runner asks an executor to stop a job; becomes the job's `reason`. */
 export interface StopRequest {
@@ -38,6 +39,8 @@ export interface ExecutionResult {
    * terminating at kubernetes.cancelCap, as namespace/name). Recorded with the job; `danube drain` names them.
    */
   leftBehind?: string[]
+  /** What became artifacts/<id>/ (with the digests the agent computed) and what the output rule refused. */
+  outputs?: OutputsReport
 }
 
 export interface Executor {

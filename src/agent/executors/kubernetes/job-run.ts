@@ -315,14 +315,15 @@ export class KubeJobRun {
       log.note(`outputs not copied: ${parsed.problem}`)
       return {state: 'failed', reason: 'outputs-incomplete', exitCode: null}
     }
+    let outputs
     try {
-      const result = await extractOutputs(parsed.archive, artifactsDir, log)
-      if (result.files.length > 0) log.note(`collected ${result.files.length} artifact(s)`)
+      outputs = await extractOutputs(parsed.archive, artifactsDir, log)
+      if (outputs.files.length > 0) log.note(`collected ${outputs.files.length} artifact(s)`)
     } catch (error) {
       log.note(`outputs not copied: the archive is not a valid tar: ${(error as Error).message}`)
       return {state: 'failed', reason: 'outputs-incomplete', exitCode: null}
     }
-    return {state: 'succeeded', reason: null, exitCode: 0}
+    return {state: 'succeeded', reason: null, exitCode: 0, outputs}
   }
 
   /** Before a delete: copy what running containers wrote so far, since their logs go with the pod. */
