@@ -73,5 +73,6 @@ export const KNOWN_CHECK_KEYS = [
   'cac:freshness',
   'drain:state',
   'provenance:signingKey',
+  'executor:isolation',
   'agent:heartbeat',
 ] as const

@@ -108,7 +108,13 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN left_behind TEXT;
   `,
-  // 4: the provenance of a finished job: signed (with the key id), skipped (no signing key) or failed (with the
+  // 4: how the running agent's local executor isolates steps (jobs.local.sandbox as probed at start), as JSON
+  // {mode, setting, network, reason?, fix?}; null for the Kubernetes executor. `danube status` and the CLI's
+  // executor:isolation check read it while the agent cannot answer.
+  `
+  ALTER TABLE agent ADD COLUMN sandbox TEXT;
+  `,
+  // 5: the provenance of a finished job: signed (with the key id), skipped (no signing key) or failed (with the
   // reason); null for jobs that did not succeed, which get none. `job show`, the API and `danube status` read it.
   `
   ALTER TABLE jobs ADD COLUMN provenance TEXT CHECK (provenance IN ('signed', 'skipped', 'failed'));
