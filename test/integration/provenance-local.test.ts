@@ -25,12 +25,15 @@ const dirs: string[] = []
 const agents: AgentProcess[] = []
 let agent: AgentProcess
 let keys: KeyPairFiles
+let agentKeysDir: string
 
 beforeAll(async () => {
   const stateDir = makeStateDir()
   dirs.push(stateDir)
-  keys = generateKeyPair(path.join(stateDir, 'keys'))
-  agent = await startAgent({stateDir, env: {DANUBE_JOBS_MAX_CONCURRENT: '4', DANUBE_HEALTH_CACHE_TTL: '1s'}})
+  agentKeysDir = path.join(stateDir, 'keys')
+  keys = generateKeyPair(agentKeysDir)
+  // The sandbox explicitly (the test set-up installs bubblewrap): its builder id and level are what is signed.
+  agent = await startAgent({stateDir, env: {DANUBE_JOBS_MAX_CONCURRENT: '4', DANUBE_HEALTH_CACHE_TTL: '1s', DANUBE_JOBS_LOCAL_SANDBOX: 'bubblewrap'}})
   agents.push(agent)
 })
 
@@ -62,6 +65,7 @@ describe('provenance of a local job', () => {
       steps: [
         {name: 'compile', run: 'mkdir -p "$DANUBE_OUTPUT_DIR/reports" && echo app > "$DANUBE_OUTPUT_DIR/app.bin" && echo ok > "$DANUBE_OUTPUT_DIR/reports/junit.xml" && echo h > "$DANUBE_OUTPUT_DIR/.hidden"'},
         {name: 'look', run: 'env > "$DANUBE_OUTPUT_DIR/env.txt"; ls -laR "$DANUBE_WORKSPACE" > "$DANUBE_OUTPUT_DIR/workspace.txt"; env'},
+        {name: 'steal', run: `cat ${JSON.stringify(path.join(agentKeysDir, 'provenance.key'))} > "$DANUBE_OUTPUT_DIR/stolen.txt" 2>&1 || echo "refused: $?" >> "$DANUBE_OUTPUT_DIR/stolen.txt"`},
       ],
     })
   })
@@ -71,13 +75,13 @@ describe('provenance of a local job', () => {
     const result = await runCli(['provenance', 'verify', artifactsOf(agent, job.id), '--key', keys.publicKeyFile, '--json', '--source-uri', 'https://git.example.com/acme/app'], {stateDir: agent.stateDir})
     expect(result.code).toBe(0)
     expect(JSON.parse(result.stdout)).toMatchObject({
-      verified: true, subjects: 5, failures: [], keyId: keys.keyId, invocationId: `urn:uuid:${job.id}`,
-      builderId: 'https://danube.dev/builders/local-none/v1', buildType: 'https://danube.dev/buildtypes/job/v1',
+      verified: true, subjects: 6, failures: [], keyId: keys.keyId, invocationId: `urn:uuid:${job.id}`,
+      builderId: 'https://danube.dev/builders/local-bubblewrap/v1', buildType: 'https://danube.dev/buildtypes/job/v1',
     })
     // Without --key, keys.dir/provenance.pub of the configuration is the pinned key.
     const human = await runCli(['provenance', 'verify', artifactsOf(agent, job.id)], {stateDir: agent.stateDir})
     expect(human.code).toBe(0)
-    expect(human.stdout).toMatch(/^verified: 5 file\(s\) in .* match their signed provenance\n {2}builder {4}https:\/\/danube\.dev\/builders\/local-none\/v1/)
+    expect(human.stdout).toMatch(/^verified: 6 file\(s\) in .* match their signed provenance\n {2}builder {4}https:\/\/danube\.dev\/builders\/local-bubblewrap\/v1/)
   })
 
   it('verifies with openssl pkeyutl -verify -rawin over the pre-authentication bytes', () => {
@@ -94,28 +98,29 @@ describe('provenance of a local job', () => {
     const text = readFileSync(path.join(artifactsOf(agent, job.id), 'provenance.intoto.jsonl'), 'utf8')
     const envelope = JSON.parse(text) as {payload: string}
     const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as Statement
-    expect(statement.subject.map((s) => s.name)).toEqual(['.hidden', 'app.bin', 'env.txt', 'reports/junit.xml', 'workspace.txt'])
+    expect(statement.subject.map((s) => s.name)).toEqual(['.hidden', 'app.bin', 'env.txt', 'reports/junit.xml', 'stolen.txt', 'workspace.txt'])
     expect(statement.predicate.buildDefinition.externalParameters.job.env).toEqual({MODE: 'release', NPM_TOKEN: '[REDACTED]'})
     expect(Buffer.from(envelope.payload, 'base64').toString()).not.toContain('hunter2')
     expect(readFileSync(path.join(artifactsOf(agent, job.id), 'provenance.sigstore.json'), 'utf8')).not.toContain('hunter2')
     expect(statement.predicate.buildDefinition.resolvedDependencies).toContainEqual({uri: 'git+https://git.example.com/acme/app@refs/heads/main', digest: {gitCommit: '7fd1a60b01f91b314f59955a4e4d4e80d8edf11d'}})
-    expect(statement.predicate.buildDefinition.internalParameters).toMatchObject({executor: 'local', isolation: 'none', environment: {DANUBE_JOB_ID: job.id}})
+    expect(statement.predicate.buildDefinition.internalParameters).toMatchObject({executor: 'local', isolation: 'bubblewrap', sandbox: {mode: 'bubblewrap', setting: 'bubblewrap'}, environment: {DANUBE_JOB_ID: job.id}})
     const log = readFileSync(path.join(agent.stateDir, 'logs', `${job.id}.log`))
     expect(statement.predicate.runDetails.byproducts[0]).toEqual({name: `logs/${job.id}.log`, digest: {sha256: createHash('sha256').update(log).digest('hex')}, mediaType: 'text/plain'})
-    expect(statement.predicate.runDetails.byproducts.slice(1).map((b) => [b.annotations?.step, b.annotations?.exitCode])).toEqual([['compile', 0], ['look', 0]])
+    expect(statement.predicate.runDetails.byproducts.slice(1).map((b) => [b.annotations?.step, b.annotations?.exitCode])).toEqual([['compile', 0], ['look', 0], ['steal', 0]])
   })
 
-  it('never hands the key to the job: not in its environment, workspace, outputs or log, nor in the agent\'s own log', () => {
+  it('never hands the key to the job: not readable in the sandbox, not in its environment, workspace, outputs or log, nor in the agent\'s own log', () => {
     const privatePem = readFileSync(keys.privateKeyFile, 'utf8')
     const secretBody = privatePem.split('\n')[1]!
     const artifacts = artifactsOf(agent, job.id)
+    expect(readFileSync(path.join(artifacts, 'stolen.txt'), 'utf8')).toMatch(/No such file or directory[\s\S]*refused: 1/)
     const env = readFileSync(path.join(artifacts, 'env.txt'), 'utf8')
     expect(env).not.toContain(secretBody)
     expect(env).not.toContain(keys.dir)
     expect(env).not.toMatch(/DANUBE_KEYS|provenance\.key/)
     expect(readFileSync(path.join(artifacts, 'workspace.txt'), 'utf8')).not.toContain('provenance.key')
     const files = readdirSync(artifacts, {recursive: true, withFileTypes: true}).filter((entry) => entry.isFile())
-    expect(files.length).toBeGreaterThan(4)
+    expect(files.length).toBeGreaterThan(5)
     for (const entry of files) expect(readFileSync(path.join(entry.parentPath, entry.name), 'utf8'), entry.name).not.toContain(secretBody)
     expect(readFileSync(path.join(agent.stateDir, 'logs', `${job.id}.log`), 'utf8')).not.toContain(secretBody)
     expect(agent.logs()).not.toContain(secretBody)
@@ -130,7 +135,7 @@ describe('provenance of a local job', () => {
     const result = await runCli(['provenance', 'verify', copy, '--key', keys.publicKeyFile, '--builder-id', 'https://danube.dev/builders/kubernetes-pod/v1'], {stateDir: agent.stateDir})
     expect(result.code).toBe(1)
     expect(result.stdout.trim().split('\n')).toEqual([
-      'FAIL provenance.intoto.jsonl: builder.id is "https://danube.dev/builders/local-none/v1", expected "https://danube.dev/builders/kubernetes-pod/v1"',
+      'FAIL provenance.intoto.jsonl: builder.id is "https://danube.dev/builders/local-bubblewrap/v1", expected "https://danube.dev/builders/kubernetes-pod/v1"',
       'FAIL extra: unexpected file: not a subject of the provenance',
       expect.stringMatching(/^FAIL app\.bin: changed: sha256 [0-9a-f]{64}, provenance says [0-9a-f]{64}$/),
       `verification failed: 3 problem(s) in ${copy}`,
@@ -156,7 +161,7 @@ describe('provenance of a local job', () => {
     expect(shown.code).toBe(0)
     expect(shown.stdout).toMatch(/^VERIFIED provenance of /)
     expect(shown.stdout).toContain('NPM_TOKEN=[REDACTED]')
-    expect(shown.stdout).toMatch(/Subjects \(5\)\n {2}[0-9a-f]{64} {2}\.hidden/)
+    expect(shown.stdout).toMatch(/Subjects \(6\)\n {2}[0-9a-f]{64} {2}\.hidden/)
     const copy = path.join(makeStateDir('danube-copy-'), 'artifacts')
     dirs.push(path.dirname(copy))
     cpSync(artifactsOf(agent, job.id), copy, {recursive: true})
@@ -275,6 +280,21 @@ describe('provenance outcomes other than signed', () => {
     expect(document.checks['provenance:signingKey']![0]!.output).toContain('chmod 600')
     const status = JSON.parse((await runCli(['status', '--json'], {stateDir})).stdout) as {provenance: {signingKey: string; problem: string}}
     expect(status.provenance).toMatchObject({signingKey: 'unsafe', problem: expect.stringContaining('chmod 600')})
+  })
+
+  it('unsandboxed (jobs.local.sandbox none): signed under its own builder id, local-none, with isolation none', async () => {
+    const stateDir = makeStateDir()
+    dirs.push(stateDir)
+    const own = generateKeyPair(path.join(stateDir, 'keys'))
+    const target = await startAgent({stateDir, env: {DANUBE_JOBS_LOCAL_SANDBOX: 'none'}})
+    agents.push(target)
+    const job = await runJob(target, {name: 'bare', steps: [{run: 'echo x > "$DANUBE_OUTPUT_DIR/x"'}]})
+    const result = await runCli(['provenance', 'verify', artifactsOf(target, job.id), '--json'], {stateDir})
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({verified: true, keyId: own.keyId, builderId: 'https://danube.dev/builders/local-none/v1'})
+    const envelope = JSON.parse(readFileSync(path.join(artifactsOf(target, job.id), 'provenance.intoto.jsonl'), 'utf8')) as {payload: string}
+    const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as Statement
+    expect(statement.predicate.buildDefinition.internalParameters).toMatchObject({isolation: 'none', sandbox: {mode: 'none', setting: 'none'}})
   })
 
   it('refuses to start with a provenance.builderId that would give two isolation modes one builder id (exit 2)', async () => {
