@@ -263,7 +263,7 @@ describe('provenance outcomes other than signed', () => {
     expect(existsSync(path.join(artifactsOf(agent, id), 'provenance.intoto.jsonl'))).toBe(false)
   })
 
-  it('a signing key made group-readable: provenance failed with the fix, and the health check fails', async () => {
+  it('a signing key made group-readable: provenance failed with the fix, and the health check fails; once fixed, the next job is signed', async () => {
     const stateDir = makeStateDir()
     dirs.push(stateDir)
     const own = generateKeyPair(path.join(stateDir, 'keys'))
@@ -280,6 +280,10 @@ describe('provenance outcomes other than signed', () => {
     expect(document.checks['provenance:signingKey']![0]!.output).toContain('chmod 600')
     const status = JSON.parse((await runCli(['status', '--json'], {stateDir})).stdout) as {provenance: {signingKey: string; problem: string}}
     expect(status.provenance).toMatchObject({signingKey: 'unsafe', problem: expect.stringContaining('chmod 600')})
+    // The fix the message names takes effect at the next job, without a restart.
+    chmodSync(own.privateKeyFile, 0o600)
+    const fixed = await runJob(target, {name: 'fixed', steps: [{run: 'echo x > "$DANUBE_OUTPUT_DIR/x"'}]})
+    expect(fixed.provenance).toMatchObject({state: 'signed', keyId: own.keyId})
   })
 
   it('unsandboxed (jobs.local.sandbox none): signed under its own builder id, local-none, with isolation none', async () => {
