@@ -31,6 +31,7 @@ function render(status: AgentStatus, c: ChalkInstance): string {
     ['HTTP', agent.httpAddr ?? '-'],
     ['gRPC', agent.grpcAddr ?? '-'],
     ['Executor', status.executor],
+    ['Sandbox', sandboxLine(status, c)],
     ['Drain', drainLine(status)],
     ['Last drain', lastDrainLine(status)],
     ['Jobs', Object.entries(status.jobs).map(([name, n]) => `${name} ${n}`).join(', ')],
@@ -41,6 +42,14 @@ function render(status: AgentStatus, c: ChalkInstance): string {
     rows.push(['Orphan', `${c.yellow(visible(`${orphan.namespace}/${orphan.name}`))} (${orphan.state}, job id ${orphan.jobId ?? 'none'}, no such danube job; inspect and delete it with kubectl)`])
   }
   return table(rows)
+}
+
+/** "bubblewrap (network host)", or "none: UNSANDBOXED …" in yellow with why and the fix. */
+function sandboxLine(status: AgentStatus, c: ChalkInstance): string {
+  const {sandbox} = status
+  if (!sandbox) return status.executor === 'local' ? `- (agent down; jobs.local.sandbox ${status.sandboxSetting})` : '- (steps run in Kubernetes pods)'
+  if (sandbox.mode === 'bubblewrap') return `bubblewrap (network ${sandbox.network})`
+  return c.yellow(`none: steps run UNSANDBOXED as the agent's user (jobs.local.sandbox ${sandbox.setting}${sandbox.reason ? `: ${sandbox.reason}` : ''})${sandbox.fix ? `; ${sandbox.fix}` : ''}`)
 }
 
 /** "draining since 11:58:10Z by alice ("upgrade to 0.9"); deadline 12:08:10Z (force); 2 running, 2 queued, 1 deferred" */

@@ -82,7 +82,7 @@ describe('agent health endpoints', () => {
       const current = (await (await ready('?verbose')).json()) as HealthDocument
       return current.checks['registry:pods']?.[0]?.status === 'fail' ? current : undefined
     }, {timeoutMs: 15_000, what: 'registry:pods to fail'})
-    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'dex:pods', 'drain:state', 'kubernetes:responseTime', 'registry:pods'])
+    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'dex:pods', 'drain:state', 'executor:isolation', 'kubernetes:responseTime', 'registry:pods'])
     expect(document).toMatchObject({status: 'warn', version: '0.1.0', releaseId: '0.1.0', description: 'danube agent readiness'})
     expect(document.checks['dex:pods']![0]).toMatchObject({componentType: 'component', status: 'pass', observedValue: '1/1', observedUnit: 'ready/total'})
     expect(document.checks['registry:pods']![0]!.output).toContain('CrashLoopBackOff')
@@ -118,7 +118,7 @@ describe('agent health endpoints', () => {
 
   it('?exclude leaves checks out (repeatable); an unknown key answers 400', async () => {
     const document = (await (await ready('?exclude=registry:pods&exclude=dex:pods&exclude=cac:freshness')).json()) as HealthDocument
-    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'drain:state', 'kubernetes:responseTime'])
+    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'drain:state', 'executor:isolation', 'kubernetes:responseTime'])
     expect(document.status).toBe('pass')
     const bad = await ready('?exclude=kubernetes:latency')
     expect(bad.status).toBe(400)
