@@ -11,7 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {createKubeClient} from '../../src/lib/kube/index.js'
 import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 import {KubeApiServer} from '../support/kube-api-server.js'
-import {outputsLog, type TarEntry, tarOf} from '../support/kube-outputs.js'
+import {finishWithOutputs, released, serveCraftedArchive, tarOf} from '../support/kube-outputs.js'
 
 interface JobView {
   id: string
@@ -96,11 +96,9 @@ function runSteps(pod: string, steps: number[], exitCodes: Record<number, number
   }
 }
 
-/** Kubelet: the outputs container prints the archive and the pod succeeds. */
-async function succeedWithOutputs(pod: string, entries: TarEntry[] = []): Promise<void> {
-  server.startPod(pod)
-  server.appendLog(pod, 'danube-outputs', outputsLog(await tarOf(entries)))
-  server.succeedPod(pod)
+/** Kubelet: the final container runs with these files in /outputs; the agent copies and releases it; the pod succeeds. */
+async function succeedWithOutputs(pod: string, files: Record<string, string | Buffer> = {}): Promise<void> {
+  await finishWithOutputs(server, pod, files)
 }
 
 const threeSteps = {name: 'three', steps: [{name: 'fetch', run: 'echo 1'}, {name: 'build', run: 'echo 2', image: 'alpine:3.20'}, {name: 'test', run: 'echo 3'}]}
@@ -127,7 +125,7 @@ describe('kubernetes executor: a job\'s life', () => {
     server.appendLog(pod, 'step-2', 'output of step 2\n')
     server.finishInitContainer(pod, 'step-2', 0)
     runSteps(pod, [3])
-    await succeedWithOutputs(pod, [{name: './', type: 'directory'}, {name: './dist/app.txt', content: 'built\n'}])
+    await succeedWithOutputs(pod, {'dist/app.txt': 'built\n'})
     const job = await finished(agent, id)
     expect(job).toMatchObject({state: 'succeeded', reason: null, exitCode: 0})
     expect(job.steps.map((step) => [step.state, step.exitCode])).toEqual([['succeeded', 0], ['succeeded', 0], ['succeeded', 0]])
@@ -199,17 +197,18 @@ describe('kubernetes executor: a job\'s life', () => {
     }
   })
 
-  it('copies safe outputs and refuses absolute paths, .., links and special files', async () => {
+  it('copies safe outputs from a hostile archive and refuses absolute paths, .., links and special files', async () => {
     const id = await trigger(agent, {name: 'outputs', steps: [{run: 'true'}]})
     const pod = await podOf(ns, id)
     runSteps(pod, [1])
-    await succeedWithOutputs(pod, [
+    serveCraftedArchive(server, pod, await tarOf([
       {name: 'ok.txt', content: 'ok'},
       {name: '/etc/cron.d/evil', content: 'x'},
       {name: '../../escape', content: 'x'},
       {name: 'link', type: 'symlink', linkname: '/etc/shadow'},
       {name: 'dev', type: 'character-device'},
-    ])
+    ]))
+    await succeedWithOutputs(pod)
     const job = await finished(agent, id)
     expect(job.state).toBe('succeeded')
     expect(readdirSync(path.join(agent.stateDir, 'artifacts', id))).toEqual(['ok.txt'])
@@ -333,14 +332,17 @@ describe('kubernetes executor: agent restart and orphans', () => {
     await waitFor(async () => (await view(first, running)).steps[1]!.state === 'running', {what: 'step 2 running'})
     expect(await first.stop('SIGKILL')).toBe('SIGKILL')
 
-    // While no agent runs, one job finishes and the other moves on.
+    // While no agent runs, one job's steps finish (its final container waits to be copied) and the other moves on.
     runSteps(donePod, [1])
-    await succeedWithOutputs(donePod, [{name: 'while-down.txt', content: 'yes'}])
+    writeFileSync(path.join(server.podVolume(donePod, 'outputs'), 'while-down.txt'), 'yes')
+    server.startPod(donePod)
     server.appendLog(runningPod, 'step-2', 'output of step 2\n')
     server.finishInitContainer(runningPod, 'step-2', 0)
 
     const second = await launch(ns, {stateDir})
     expect(second.logs()).toContain('jobs re-adopted from a previous agent')
+    await released(server, donePod)
+    server.succeedPod(donePod)
     expect(await finished(second, done)).toMatchObject({state: 'succeeded'})
     expect(readFileSync(path.join(stateDir, 'artifacts', done, 'while-down.txt'), 'utf8')).toBe('yes')
     runSteps(runningPod, [3])

@@ -436,7 +436,7 @@ export class KubeApiServer {
 
   /** The kubelet runs override(command) instead of an exec's command in this pod; returns a function that lifts it. */
   overrideExec(pod: string, override: ExecOverride): () => void {
-    return this.podExec.override(pod, override)
+    return this.podExec.override(this.findPod(pod), override)
   }
 
   /** Calls listener whenever an exec connection ends; returns a function that unsubscribes. */

@@ -8,6 +8,7 @@ import {performance} from 'node:perf_hooks'
 import {
   BatchV1Api,
   CoreV1Api,
+  Exec,
   KubeConfig,
   Observable,
   VersionApi,
@@ -260,7 +261,7 @@ class KubeClientImpl implements KubeClient {
   }
 
   exec(namespace: string, pod: string, container: string, command: string[], streams: ExecStreams): Promise<ExecOutcome> {
-    const deps = {kc: this.kc, kubeconfig: this.kubeconfig, server: this.server, timeoutMs: this.timeoutMs, report: (info: KubeCallInfo) => this.report(info)}
+    const deps = {Exec, kc: this.kc, kubeconfig: this.kubeconfig, server: this.server, timeoutMs: this.timeoutMs, report: (info: KubeCallInfo) => this.report(info)}
     return execInPod(deps, namespace, pod, container, command, streams)
   }
 

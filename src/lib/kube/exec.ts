@@ -10,7 +10,7 @@
 import {performance} from 'node:perf_hooks'
 import {Writable} from 'node:stream'
 
-import {Exec, type KubeConfig, type V1Status} from '@kubernetes/client-node'
+import type {Exec, KubeConfig, V1Status} from '@kubernetes/client-node'
 import WebSocket from 'ws'
 
 import {DanubeError} from '../errors.js'
@@ -25,6 +25,8 @@ type BinaryHandler = (stream: number, buff: Buffer) => boolean
 type TextHandler = (text: string) => boolean
 
 export interface ExecDeps {
+  /** client-node's Exec class, handed over by ./client.js (the one module that loads client-node). */
+  Exec: typeof Exec
   kc: KubeConfig
   kubeconfig: string
   server: string
@@ -141,7 +143,7 @@ export async function execInPod(deps: ExecDeps, namespace: string, pod: string, 
     },
   }
 
-  const exec = new Exec(deps.kc, connector as never)
+  const exec = new deps.Exec(deps.kc, connector as never)
   const abort = () => socket?.terminate()
   signal?.addEventListener('abort', abort, {once: true})
   let ws: WebSocket

@@ -87,9 +87,11 @@ export class PodExec {
     return dir
   }
 
-  override(podName: string, override: ExecOverride): () => void {
-    this.overrides.set(podName, override)
-    return () => this.overrides.delete(podName)
+  /** Runs override(command) instead of the command of every exec into this pod (namespace/name). */
+  override(pod: Pod, override: ExecOverride): () => void {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`
+    this.overrides.set(key, override)
+    return () => this.overrides.delete(key)
   }
 
   /** Calls listener whenever an exec's connection ends (after its status was sent, or when it was dropped). */
@@ -132,7 +134,7 @@ export class PodExec {
     const container = [...containers, ...(pod.spec.initContainers ?? [])].find((candidate) => candidate.name === containerName)!
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const protocol = (ws.protocol || 'v4.channel.k8s.io') as ExecProtocol
-      const command = this.overrides.get(pod.metadata.name)?.(query.getAll('command')) ?? query.getAll('command')
+      const command = this.overrides.get(`${pod.metadata.namespace}/${pod.metadata.name}`)?.(query.getAll('command')) ?? query.getAll('command')
       const record: ExecRecord = {namespace: pod.metadata.namespace ?? '', pod: pod.metadata.name, container: containerName, command: query.getAll('command'), protocol, stdoutBytes: 0, exitCode: null, closed: false}
       this.records.push(record)
       const running: Running = {record, ws}
