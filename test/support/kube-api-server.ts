@@ -28,7 +28,7 @@ import {
 } from './kube/selectors.js'
 import * as statuses from './kube/status.js'
 import {sharedTls, type TlsMaterial} from './kube/tls.js'
-import {type ExecOverride, type ExecRecord, PodExec} from './kube/exec.js'
+import {type ExecOverride, type ExecProtocol, type ExecRecord, PodExec} from './kube/exec.js'
 import type {
   Condition,
   Container,
@@ -46,7 +46,7 @@ import type {
 
 export type * from './kube/types.js'
 export {generateTls, type TlsMaterial} from './kube/tls.js'
-export {EXEC_PROTOCOLS, type ExecOverride, type ExecRecord} from './kube/exec.js'
+export {EXEC_PROTOCOLS, type ExecOverride, type ExecProtocol, type ExecRecord} from './kube/exec.js'
 
 export type ResourceName = 'namespaces' | 'pods' | 'jobs'
 
@@ -90,6 +90,8 @@ export interface KubeApiServerOptions {
   expiredWatchAs?: 'error-event' | 'http-status'
   /** gitVersion reported by /version. */
   gitVersion?: string
+  /** Subprotocols pods/exec accepts (default v5.channel.k8s.io, v4.channel.k8s.io; test/support/kube/exec.ts). */
+  execProtocols?: ExecProtocol[]
   tls?: TlsMaterial
 }
 
@@ -275,7 +277,7 @@ export class KubeApiServer {
   private hangTerminatingPods = false
   private stopped = false
   /** pods/exec and the kubelet's per-pod volume directories (test/support/kube/exec.ts). */
-  private readonly podExec = new PodExec()
+  private readonly podExec: PodExec
 
   constructor(options: KubeApiServerOptions = {}) {
     this.token = options.token ?? randomHex(16)
@@ -287,6 +289,7 @@ export class KubeApiServer {
       expiredWatchAs: options.expiredWatchAs ?? 'error-event',
       gitVersion: options.gitVersion ?? 'v1.33.1',
     }
+    this.podExec = new PodExec(options.execProtocols)
     for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) this.createNamespace(name)
   }
 

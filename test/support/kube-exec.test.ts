@@ -9,7 +9,7 @@
 //     on connect; Status on channel 3), kubernetes/kubernetes#134577 (create checked on WebSocket upgrades).
 
 import {createHash} from 'node:crypto'
-import {mkdirSync, writeFileSync} from 'node:fs'
+import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {PassThrough} from 'node:stream'
 
@@ -25,12 +25,14 @@ let server: KubeApiServer
 let kc: KubeConfig
 let core: CoreV1Api
 let client: KubeClient
+let kubeconfigDir: string
 const ns = 'exec'
 
 beforeAll(async () => {
   server = new KubeApiServer()
   await server.start()
   const file = server.writeKubeconfig()
+  kubeconfigDir = path.dirname(file)
   kc = new KubeConfig()
   kc.loadFromFile(file)
   core = kc.makeApiClient(CoreV1Api)
@@ -40,6 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server.stop()
+  rmSync(kubeconfigDir, {recursive: true, force: true})
 })
 
 beforeEach(() => {
@@ -91,9 +94,13 @@ async function rawExec(pod: string, query: string, protocols: string[]): Promise
 }
 
 async function refusedUpgrade(pod: string, query: string, protocols = ['v5.channel.k8s.io']): Promise<{status: number; body: {reason?: string; message?: string; code?: number}}> {
+  return refusedUpgradeAt(server, kc, pod, query, protocols)
+}
+
+async function refusedUpgradeAt(at: KubeApiServer, config: KubeConfig, pod: string, query: string, protocols: string[]): Promise<{status: number; body: {reason?: string; message?: string; code?: number}}> {
   const options: Record<string, unknown> = {}
-  await kc.applyToHTTPSOptions(options as never)
-  const ws = new WebSocket(`${server.url.replace('https', 'wss')}/api/v1/namespaces/${ns}/pods/${pod}/exec?${query}`, protocols, options)
+  await config.applyToHTTPSOptions(options as never)
+  const ws = new WebSocket(`${at.url.replace('https', 'wss')}/api/v1/namespaces/${ns}/pods/${pod}/exec?${query}`, protocols, options)
   return new Promise((resolve, reject) => {
     ws.on('unexpected-response', (_request, response) => {
       const chunks: Buffer[] = []
@@ -161,6 +168,29 @@ describe('pods/exec: the channel protocol', () => {
     expect(result).toMatchObject({exitCode: 0, protocol: 'v5.channel.k8s.io'})
     expect(out.bytes().length).toBeGreaterThan(8 << 20)
     expect(out.bytes().includes(Buffer.from('./sub dir/big.bin'))).toBe(true)
+  })
+})
+
+describe('pods/exec: a server that speaks only v4.channel.k8s.io', () => {
+  it('client.exec falls back to v4 and still gets the exit code from the status channel', async () => {
+    const old = new KubeApiServer({execProtocols: ['v4.channel.k8s.io']})
+    await old.start()
+    const kubeconfig = old.writeKubeconfig()
+    try {
+      const oldClient = await createKubeClient({kubeconfig})
+      await oldClient.ensureNamespace(ns)
+      const config = new KubeConfig()
+      config.loadFromFile(kubeconfig)
+      await config.makeApiClient(CoreV1Api).createNamespacedPod({namespace: ns, body: {metadata: {name: 'v4'}, spec: {containers: [{name: 'main', image: 'busybox:1.36'}]}}})
+      old.startPod(`${ns}/v4`)
+      const out = collect()
+      expect(await oldClient.exec(ns, 'v4', 'main', ['sh', '-c', 'echo v4; exit 4'], {stdout: out.stream, stderr: new PassThrough()})).toMatchObject({exitCode: 4, protocol: 'v4.channel.k8s.io'})
+      expect(out.text()).toBe('v4\n')
+      expect((await refusedUpgradeAt(old, config, 'v4', 'command=true&stdout=1', ['v5.channel.k8s.io'])).body.message).toContain('requested protocol(s) are not supported')
+    } finally {
+      await old.stop()
+      rmSync(path.dirname(kubeconfig), {recursive: true, force: true})
+    }
   })
 })
 

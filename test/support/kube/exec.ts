@@ -72,12 +72,17 @@ interface Running {
 
 /** The per-pod side of exec: volume directories and the commands running in them. */
 export class PodExec {
-  private readonly wss = new WebSocketServer({noServer: true, handleProtocols: (offered) => pickProtocol([...offered])})
+  private readonly wss: WebSocketServer
   private root?: string
   private readonly running = new Set<Running>()
   private readonly overrides = new Map<string, ExecOverride>()
   readonly records: ExecRecord[] = []
   private readonly listeners = new Set<(record: ExecRecord) => void>()
+
+  /** protocols: what this server speaks, in its preference (a v4-only server is an older kube-apiserver's proxy path). */
+  constructor(private readonly protocols: readonly ExecProtocol[] = EXEC_PROTOCOLS) {
+    this.wss = new WebSocketServer({noServer: true, handleProtocols: (offered) => pickProtocol([...offered], this.protocols)})
+  }
 
   /** The directory that backs volume `volume` of a pod (created on first use); what a container mounts from it. */
   volumeDir(pod: Pod, volume: string): string {
@@ -121,8 +126,8 @@ export class PodExec {
     }
     const status = [...(pod.status.containerStatuses ?? []), ...(pod.status.initContainerStatuses ?? [])].find((candidate) => candidate.name === container)
     if (!status?.state.running) return statuses.badRequest(`container ${container} in pod ${name} is not running`)
-    if (protocols.length > 0 && pickProtocol(protocols) === false) {
-      return statuses.badRequest(`requested protocol(s) are not supported: [${protocols.join(' ')}]; supports [${EXEC_PROTOCOLS.join(' ')}]`)
+    if (protocols.length > 0 && pickProtocol(protocols, this.protocols) === false) {
+      return statuses.badRequest(`requested protocol(s) are not supported: [${protocols.join(' ')}]; supports [${this.protocols.join(' ')}]`)
     }
     return undefined
   }
@@ -286,8 +291,8 @@ function internalError(message: string): ExecStatus {
 }
 
 /** The first protocol the client offered that the server supports, in the client's order; false for none. */
-function pickProtocol(offered: string[]): string | false {
-  return offered.find((protocol) => (EXEC_PROTOCOLS as readonly string[]).includes(protocol)) ?? false
+function pickProtocol(offered: string[], supported: readonly string[]): string | false {
+  return offered.find((protocol) => supported.includes(protocol)) ?? false
 }
 
 /** Query booleans as the API server's parameter codec reads them: `true` and `1` (strconv.ParseBool). */

@@ -324,7 +324,13 @@ export class KubeJobRun {
     const signal = this.copyController.signal
     this.copy = (async () => {
       log.note(`copying /outputs from pod ${this.namespace}/${podName} (pods/exec)`)
-      const result = await copyOutputs({client, namespace: this.namespace, pod: podName, artifactsDir, log, maxBytes: settings.outputsMaxBytes, signal})
+      let result: CopyResult
+      try {
+        result = await copyOutputs({client, namespace: this.namespace, pod: podName, artifactsDir, log, maxBytes: settings.outputsMaxBytes, signal})
+      } catch (error) {
+        // The state directory itself failed (permissions, a full disk at commit): still one job's problem, reported.
+        result = {ok: false, problem: `cannot write the outputs into ${artifactsDir}: ${(error as Error).message}`}
+      }
       if (!result.ok) {
         if (result.aborted) {
           log.note('outputs not copied: the copy was stopped; nothing was kept')
