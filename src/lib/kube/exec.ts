@@ -119,7 +119,7 @@ export async function execInPod(deps: ExecDeps, namespace: string, pod: string, 
           if (held) ws.pause()
           resolve(ws)
         })
-        ws.once('error', (error) => {
+        ws.on('error', (error) => {
           clearTimeout(timer)
           broken ??= error
           reject(error)
