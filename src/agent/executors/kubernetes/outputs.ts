@@ -162,8 +162,14 @@ class StderrLines extends Writable {
 
   /** Everything but the summary line, for the job log. */
   lines(): string[] {
-    const lines = this.text.split('\n').map((line) => line.trimEnd()).filter((line) => line && !line.startsWith(`${COPY_SUMMARY} tar-exit=`))
+    const lines = this.text.split('\n').map((line) => visible(line.trimEnd())).filter((line) => line && !line.startsWith(`${COPY_SUMMARY} tar-exit=`))
     if (this.dropped > 0) lines.push(`(${this.dropped} more bytes of stderr not kept)`)
     return lines
   }
+}
+
+/** What the container wrote, with control characters (from file names, say) escaped before they reach a log. */
+function visible(line: string): string {
+  // eslint-disable-next-line no-control-regex -- the point is to find control characters
+  return line.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }

@@ -154,6 +154,15 @@ describe('copyOutputs', () => {
     expect(existsSync(result.artifacts)).toBe(false)
   })
 
+  it('escapes control characters in what the container says before it reaches the job log', async () => {
+    const pod = await waitingPod()
+    replaceInCopyScript(server, `${ns}/${pod}`, 'tar -C /outputs -cf - .', 'printf "bad \\033[31mname\\n" >&2; tar -C /outputs -cf - .')
+    const result = await copy(pod)
+    expect(result.ok).toBe(true)
+    expect(result.logText()).toContain('outputs container: bad \\x1b[31mname')
+    expect(result.logText()).not.toContain('\u001b')
+  })
+
   it('fails when the container prints no checksum line', async () => {
     const pod = await waitingPod()
     replaceInCopyScript(server, `${ns}/${pod}`, 'echo "danube-outputs', 'echo "something-else')
