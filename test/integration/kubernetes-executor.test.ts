@@ -329,6 +329,9 @@ function artifactsOf(stateDir: string, id: string): string[] {
   return existsSync(dir) ? readdirSync(dir) : []
 }
 
+/** A cap, not a sleep: copies, deletes and grace periods take longer when the machine is shared. */
+const COPY_WAIT_MS = 30_000
+
 function stagingLeftovers(stateDir: string, id: string): string[] {
   const artifacts = path.join(stateDir, 'artifacts')
   return existsSync(artifacts) ? readdirSync(artifacts).filter((name) => name.startsWith(`.${id}.staging-`)) : []
@@ -384,7 +387,7 @@ describe('kubernetes executor: outputs leave the pod through pods/exec', () => {
     fillOutputs(server, pod, {'a.bin': randomBytes(1 << 20), 'b.bin': randomBytes(2 << 20)})
     server.fault({path: new RegExp(`/pods/${pod}/exec$`), dropAfterBytes: 1536 << 10, times: 1})
     server.startPod(pod)
-    const job = await finished(agent, id)
+    const job = await finished(agent, id, COPY_WAIT_MS)
     expect(job).toMatchObject({state: 'failed', reason: 'outputs-incomplete'})
     expect(logOf(agent, id)).toMatch(/outputs not copied: KUBE_UNREACHABLE: cannot copy the outputs of pod copy\/\S+: the exec stream of pod \S+ \(container danube-outputs\) ended before the command's exit status arrived/)
     expect(artifactsOf(agent.stateDir, id)).toEqual([])
@@ -399,7 +402,7 @@ describe('kubernetes executor: outputs leave the pod through pods/exec', () => {
       const pod = await podOf(ns, id)
       runSteps(pod, [1])
       server.startPod(pod)
-      const job = await finished(agent, id)
+      const job = await finished(agent, id, COPY_WAIT_MS)
       expect(job).toMatchObject({state: 'failed', reason: 'outputs-incomplete'})
       const log = logOf(agent, id)
       expect(log).toMatch(/outputs not copied: KUBE_FORBIDDEN: cannot copy the outputs of pod copy\/\S+: forbidden: cannot create pods\/exec\/\S+ in namespace copy: pods "\S+" is forbidden: User "[^"]+" cannot create resource "pods\/exec"/)
@@ -420,7 +423,7 @@ describe('kubernetes executor: outputs leave the pod through pods/exec', () => {
     server.startPod(pod)
     const copy = await midCopy(pod)
     expect((await agent.api(`/api/v1/jobs/${id}/cancel`, {method: 'POST'})).status).toBe(202)
-    const job = await finished(agent, id)
+    const job = await finished(agent, id, COPY_WAIT_MS)
     expect(job).toMatchObject({state: 'cancelled', reason: 'user'})
     expect(copy.closed).toBe(true)
     expect(server.execs(pod).filter(isRelease)).toEqual([])
@@ -438,7 +441,7 @@ describe('kubernetes executor: outputs leave the pod through pods/exec', () => {
     await midCopy(pod)
     // As the kubelet reports the wait loop's exit: code 3 and its termination message.
     server.failPod(pod, {exitCodes: {'danube-outputs': 3}, messages: {'danube-outputs': 'the agent did not copy /outputs within 600s (kubernetes.outputsWait)\n'}})
-    const job = await finished(agent, id)
+    const job = await finished(agent, id, COPY_WAIT_MS)
     expect(job).toMatchObject({state: 'failed', reason: 'outputs-incomplete'})
     expect(logOf(agent, id)).toContain('the outputs container exited with 3: the agent did not copy /outputs within 600s (kubernetes.outputsWait)')
   })
@@ -464,7 +467,7 @@ describe('kubernetes executor: outputs and agent restarts', () => {
     const second = await launch(ns, {stateDir})
     await released(server, pod)
     server.succeedPod(pod)
-    expect(await finished(second, id)).toMatchObject({state: 'succeeded'})
+    expect(await finished(second, id, COPY_WAIT_MS)).toMatchObject({state: 'succeeded'})
     const copies = server.execs(pod).filter(isCopy)
     expect(copies).toHaveLength(2)
     expect(copies[1]!.exitCode).toBe(0)
@@ -485,7 +488,7 @@ describe('kubernetes executor: outputs and agent restarts', () => {
     runSteps(pod, [1])
     fillOutputs(server, pod, {'big.bin': randomBytes(2 << 20)})
     server.startPod(pod)
-    const job = await finished(agent, id)
+    const job = await finished(agent, id, COPY_WAIT_MS)
     expect(job).toMatchObject({state: 'failed', reason: 'outputs-incomplete'})
     expect(logOf(agent, id)).toContain(`outputs not copied: the outputs are larger than kubernetes.outputsMaxBytes (${1 << 20} bytes); nothing was copied`)
     expect(artifactsOf(agent.stateDir, id)).toEqual([])
