@@ -82,7 +82,7 @@ describe('agent health endpoints', () => {
       const current = (await (await ready('?verbose')).json()) as HealthDocument
       return current.checks['registry:pods']?.[0]?.status === 'fail' ? current : undefined
     }, {timeoutMs: 15_000, what: 'registry:pods to fail'})
-    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'dex:pods', 'drain:state', 'kubernetes:responseTime', 'registry:pods'])
+    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'dex:pods', 'drain:state', 'executor:isolation', 'kubernetes:responseTime', 'registry:pods'])
     expect(document).toMatchObject({status: 'warn', version: '0.1.0', releaseId: '0.1.0', description: 'danube agent readiness'})
     expect(document.checks['dex:pods']![0]).toMatchObject({componentType: 'component', status: 'pass', observedValue: '1/1', observedUnit: 'ready/total'})
     expect(document.checks['registry:pods']![0]!.output).toContain('CrashLoopBackOff')
@@ -94,8 +94,21 @@ describe('agent health endpoints', () => {
     expect(await grpcStatus()).toBe('SERVING')
   })
 
-  it('withholds output without the token, keeping statuses and values', async () => {
-    const document = (await (await ready('?verbose', false)).json()) as HealthDocument
+  it('gives only the status without the token, even with ?verbose: no check keys, component ids or values', async () => {
+    for (const query of ['', '?verbose']) {
+      const response = await ready(query, false)
+      expect(response.status).toBe(200)
+      const text = await response.text()
+      const document = JSON.parse(text) as Record<string, unknown>
+      expect(document.status).toMatch(/^(pass|warn)$/)
+      expect(Object.keys(document).sort()).toEqual(['description', 'status'])
+      expect(text).not.toContain(agent.stateDir)
+      expect(text).not.toContain('database:responseTime')
+    }
+  })
+
+  it('withholds output with the token but without ?verbose, keeping statuses and values', async () => {
+    const document = (await (await ready('')).json()) as HealthDocument
     for (const [key, [result]] of Object.entries(document.checks)) {
       expect(result, key).not.toHaveProperty('output')
       expect(result!.status, key).toMatch(/pass|warn|fail/)
@@ -105,7 +118,7 @@ describe('agent health endpoints', () => {
 
   it('?exclude leaves checks out (repeatable); an unknown key answers 400', async () => {
     const document = (await (await ready('?exclude=registry:pods&exclude=dex:pods&exclude=cac:freshness')).json()) as HealthDocument
-    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'drain:state', 'kubernetes:responseTime'])
+    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'drain:state', 'executor:isolation', 'kubernetes:responseTime'])
     expect(document.status).toBe('pass')
     const bad = await ready('?exclude=kubernetes:latency')
     expect(bad.status).toBe(400)

@@ -34,8 +34,8 @@ export interface ManifestOptions {
   ttlSecondsAfterFinished: number
   /** The job's timeout; becomes activeDeadlineSeconds so the cluster ends the Job even if the agent is gone. */
   timeoutMs: number
-  /** kubernetes.outputsWait: how long the final container waits to be copied and released. */
-  outputsWaitMs: number
+  /** kubernetes.outputsWait: how long the final container waits to be copied and released (default 10 minutes). */
+  outputsWaitMs?: number
 }
 
 /** The Kubernetes Job's name: deterministic, so that a create repeated after a crash answers 409 instead of running twice. */
@@ -126,7 +126,7 @@ export function buildJobManifest(job: Job, options: ManifestOptions): V1Job {
   const final: V1Container = {
     name: FINAL_CONTAINER,
     image: options.outputsImage,
-    command: ['sh', '-c', finalContainerScript(Math.max(1, Math.ceil(options.outputsWaitMs / 1000)))],
+    command: ['sh', '-c', finalContainerScript(Math.max(1, Math.ceil((options.outputsWaitMs ?? 600_000) / 1000)))],
     volumeMounts: [{name: 'outputs', mountPath: OUTPUT_DIR, readOnly: true}, {name: 'scratch', mountPath: SCRATCH_DIR}],
     securityContext: {privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true},
   }
