@@ -16,7 +16,7 @@ import {generateKeyPair, type KeyPairFiles, readPublicKey} from '../../src/lib/p
 import type {Statement} from '../../src/lib/provenance/statement.js'
 import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 import {KubeApiServer} from '../support/kube-api-server.js'
-import {outputsLog, type TarEntry, tarOf} from '../support/kube-outputs.js'
+import {finishWithOutputs, serveCraftedArchive, type TarEntry, tarOf} from '../support/kube-outputs.js'
 
 interface JobView {
   id: string
@@ -53,7 +53,8 @@ afterAll(async () => {
   await server?.stop()
 })
 
-async function runToSuccess(spec: {steps: unknown[]} & Record<string, unknown>, entries: TarEntry[], imageIDs: Record<number, string> = {}): Promise<JobView> {
+/** Runs the job's steps on the test kubelet, then its final container with `files` in /outputs (or a crafted archive). */
+async function runToSuccess(spec: {steps: unknown[]} & Record<string, unknown>, outputs: Record<string, string> | {crafted: TarEntry[]}, imageIDs: Record<number, string> = {}): Promise<JobView> {
   const response = await agent.api('/api/v1/jobs', {method: 'POST', body: JSON.stringify(spec)})
   expect(response.status).toBe(201)
   const {id} = (await response.json()) as {id: string}
@@ -65,9 +66,12 @@ async function runToSuccess(spec: {steps: unknown[]} & Record<string, unknown>, 
     server.appendLog(pod, `step-${step}`, `output of step ${step}\n`)
     server.finishInitContainer(pod, `step-${step}`, 0)
   }
-  server.startPod(pod)
-  server.appendLog(pod, 'danube-outputs', outputsLog(await tarOf(entries)))
-  server.succeedPod(pod)
+  if ('crafted' in outputs) {
+    serveCraftedArchive(server, pod, await tarOf(outputs.crafted as TarEntry[]))
+    await finishWithOutputs(server, pod)
+  } else {
+    await finishWithOutputs(server, pod, outputs as Record<string, string>)
+  }
   return waitFor(async () => {
     const view = (await (await agent.api(`/api/v1/jobs/${id}`)).json()) as JobView
     return ['succeeded', 'failed', 'cancelled'].includes(view.state) ? view : undefined
@@ -81,7 +85,7 @@ describe('provenance of a Kubernetes job', () => {
   beforeAll(async () => {
     job = await runToSuccess(
       {name: 'kbuild', env: {TOKEN: 'kube-secret-value'}, secrets: ['TOKEN'], steps: [{name: 'fetch', run: 'echo 1'}, {name: 'build', run: 'echo 2', image: 'alpine:3.20'}]},
-      [{name: './', type: 'directory'}, {name: './dist/app.txt', content: 'built\n'}, {name: './.meta', content: 'm'}],
+      {'dist/app.txt': 'built\n', '.meta': 'm'},
       {2: alpine},
     )
   })
@@ -143,7 +147,7 @@ describe('provenance of a Kubernetes job', () => {
   })
 
   it('fails provenance, with the reason, when the outputs carry a reserved name', async () => {
-    const forged = await runToSuccess({name: 'kforge', steps: [{run: 'true'}]}, [{name: './', type: 'directory'}, {name: './provenance.sigstore.json', content: '{}'}, {name: './ok', content: 'x'}])
+    const forged = await runToSuccess({name: 'kforge', steps: [{run: 'true'}]}, {crafted: [{name: './', type: 'directory'}, {name: './provenance.sigstore.json', content: '{}'}, {name: './ok', content: 'x'}]})
     expect(forged).toMatchObject({state: 'succeeded', provenance: {state: 'failed', reason: expect.stringContaining('"./provenance.sigstore.json" (reserved artifact name)')}})
   })
 })

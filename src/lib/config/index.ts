@@ -41,6 +41,8 @@ export interface DanubeConfig {
     ttlSecondsAfterFinished: number
     defaultImage: string
     outputsImage: string
+    outputsMaxBytes: number
+    outputsWait: string
     cancelCap: string
   }
   health: {
