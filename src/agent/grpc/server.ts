@@ -27,6 +27,8 @@ export class GrpcServer {
     private readonly jobs: JobService,
     private readonly token: string,
     private readonly logger: Logger,
+    /** Server interceptors (telemetry: rpc.server.call.duration). */
+    private readonly interceptors: Grpc.ServerInterceptor[] = [],
   ) {}
 
   async listen(addr: string): Promise<string> {
@@ -35,7 +37,7 @@ export class GrpcServer {
     const {HealthImplementation} = await import('grpc-health-check')
     const definition = await loader.load(path.join(PROTO_DIR, 'danube/v1/jobs.proto'), {keepCase: false, longs: Number, enums: String, defaults: false, oneofs: true})
     const proto = grpc.loadPackageDefinition(definition) as unknown as {danube: {v1: {JobService: Grpc.ServiceClientConstructor}}}
-    const server = new grpc.Server()
+    const server = new grpc.Server(this.interceptors.length > 0 ? {interceptors: this.interceptors} : {})
     server.addService(proto.danube.v1.JobService.service, this.jobHandlers(grpc))
     this.health = new HealthImplementation({'': 'SERVING', 'danube.v1.JobService': 'SERVING'})
     this.health.addToServer(server)

@@ -33,6 +33,8 @@ export interface RouteResult {
 
 interface Route {
   method: string
+  /** The template as registered (`/api/jobs/:id`): what telemetry reports as http.route. */
+  path: string
   pattern: RegExp
   names: string[]
   handler: RouteHandler
@@ -46,6 +48,8 @@ export class HttpServer {
   constructor(
     private readonly token: string,
     private readonly logger: Logger,
+    /** Told the matched route template of each request (telemetry: http.route), never the raw path. */
+    private readonly onRoute?: (template: string) => void,
   ) {}
 
   /** Registers a route; `:name` segments become params. Routes under /api/ require the token. */
@@ -57,7 +61,7 @@ export class HttpServer {
         return '([^/]+)'
       })}$`,
     )
-    this.routes.push({method, pattern, names, handler, auth: path.startsWith('/api/')})
+    this.routes.push({method, path, pattern, names, handler, auth: path.startsWith('/api/')})
     return this
   }
 
@@ -96,6 +100,7 @@ export class HttpServer {
       const url = new URL(req.url ?? '/', 'http://agent.invalid')
       const matching = this.routes.filter((r) => r.pattern.test(url.pathname))
       if (matching.length === 0) throw new DanubeError('NOT_FOUND', `no route ${url.pathname}`, {httpStatus: 404})
+      this.onRoute?.(matching[0]!.path)
       const route = matching.find((r) => r.method === req.method)
       const authenticated = tokenMatches(bearerToken(req.headers.authorization), this.token)
       if (matching[0]!.auth && !authenticated) {

@@ -12,6 +12,7 @@ import {parseDuration} from '../../lib/duration.js'
 import type {JobStore} from '../../lib/store/jobs.js'
 import type {ExecutionResult, Executor, StopRequest} from '../executors/types.js'
 import type {Logger} from '../logger.js'
+import type {JobTelemetry} from '../telemetry/types.js'
 
 export interface JobRunnerOptions {
   jobs: JobStore
@@ -21,6 +22,8 @@ export interface JobRunnerOptions {
   killGraceMs: number
   logMaxBytes: number
   logger: Logger
+  /** Traces each run (a job span, a span per step, TRACEPARENT for the steps); absent when telemetry is off. */
+  telemetry?: Pick<JobTelemetry, 'jobStarted'>
 }
 
 interface RunningJob {
@@ -140,18 +143,27 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
     mkdirSync(artifactsDir, {recursive: true, mode: 0o700})
     logger.info('job started', {jobId: job.id, name: job.name, executor: executor.name})
     this.emit('job-started', job)
-    const done = executor
-      .run({
+    const trace = this.options.telemetry?.jobStarted(job)
+    const run = () =>
+      executor.run({
         job,
         workDir: path.join(this.options.stateDir, 'work', job.id),
         artifactsDir,
         log,
         signal: controller.signal,
         killGraceMs: this.options.killGraceMs,
+        ...(trace ? {stepEnv: (index: number) => trace.stepEnv(index)} : {}),
         setHandle: (handle) => jobs.setExecutorHandle(job.id, handle),
-        stepStarted: (index) => jobs.startStep(job.id, index),
-        stepFinished: (index, state, exitCode, digest) => jobs.finishStep(job.id, index, state, exitCode, digest ?? null),
+        stepStarted: (index) => {
+          jobs.startStep(job.id, index)
+          trace?.stepStarted(index)
+        },
+        stepFinished: (index, state, exitCode, digest) => {
+          jobs.finishStep(job.id, index, state, exitCode, digest ?? null)
+          trace?.stepFinished(index, state, exitCode)
+        },
       })
+    const done = (trace ? trace.within(run) : run())
       .catch((error: unknown): ExecutionResult => {
         log.note(`executor error: ${(error as Error).message}`)
         logger.error('executor error', {jobId: job.id, error: (error as Error).message})
@@ -165,6 +177,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
         jobs.finishJob(job.id, result)
         this.running.delete(job.id)
         const finished = jobs.getJob(job.id)
+        trace?.end(finished)
         logger.info('job finished', {jobId: job.id, state: finished.state, reason: finished.reason})
         this.emit('job-finished', finished)
         this.dispatch()

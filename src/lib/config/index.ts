@@ -48,6 +48,7 @@ export interface DanubeConfig {
     registry: {selector: string; url?: string}
   }
   cac: {repo?: string; branch: string; interval: string; timeout: string}
+  telemetry?: {otlp?: {endpoint?: string}}
 }
 
 export interface LoadedConfig {

@@ -56,6 +56,12 @@ export const SETTINGS: readonly Setting[] = [
   {key: 'cac.repo', kind: 'string', description: 'Config-as-code git repository (URL or path); unset disables the sync'},
   {key: 'cac.branch', kind: 'string', default: 'main', description: 'Config-as-code branch'},
   {key: 'cac.interval', kind: 'duration', default: '5m', description: 'Config-as-code sync interval'},
+  {
+    key: 'telemetry.otlp.endpoint',
+    kind: 'string',
+    aliases: ['OTEL_EXPORTER_OTLP_ENDPOINT'],
+    description: 'OTLP/HTTP collector base URL (http://host:4318); traces go to <endpoint>/v1/traces. Unset: nothing is exported',
+  },
   {key: 'cac.timeout', kind: 'duration', default: '1m', description: 'Time one config-as-code sync (git fetch and checkout) may take before it is killed'},
 ]
 

@@ -28,6 +28,7 @@ import {
   type KubeClient,
   type KubeClientOptions,
   type KubeVersion,
+  type KubeWatchEvent,
   type ListResult,
   type ReadyzResult,
   type WatchDone,
@@ -88,7 +89,13 @@ class KubeClientImpl implements KubeClient {
   private readonly versionApi: VersionApi
   private readonly timeoutMs: number
 
-  constructor(private readonly kc: KubeConfig, readonly kubeconfig: string, timeoutMs: number | undefined, private readonly onCall?: (call: KubeCallInfo) => void) {
+  constructor(
+    private readonly kc: KubeConfig,
+    readonly kubeconfig: string,
+    timeoutMs: number | undefined,
+    private readonly onCall?: (call: KubeCallInfo) => void,
+    private readonly onWatch?: (event: KubeWatchEvent) => void,
+  ) {
     this.server = kc.getCurrentCluster()!.server
     this.timeoutMs = timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.core = kc.makeApiClient(CoreV1Api)
@@ -101,6 +108,14 @@ class KubeClientImpl implements KubeClient {
       this.onCall?.(info)
     } catch {
       // A telemetry hook must never break a Kubernetes call.
+    }
+  }
+
+  private reportWatch(event: KubeWatchEvent): void {
+    try {
+      this.onWatch?.(event)
+    } catch {
+      // As for onCall: telemetry never breaks a watch.
     }
   }
 
@@ -275,6 +290,7 @@ class KubeClientImpl implements KubeClient {
     const finish = (error: DanubeError | null) => {
       if (finished || aborted) return
       finished = true
+      this.reportWatch({resource: target.resource, event: 'closed', ...(error ? {error} : {})})
       onDone(error)
     }
     const query = {
@@ -310,9 +326,11 @@ class KubeClientImpl implements KubeClient {
     }
     connected = true
     this.report({...target, statusCode: 200, durationMs: performance.now() - started})
+    this.reportWatch({resource: target.resource, event: 'opened'})
     if (streamError) queueMicrotask(() => finish(streamError!))
     return {
       abort: () => {
+        if (!aborted && !finished) this.reportWatch({resource: target.resource, event: 'closed', aborted: true})
         aborted = true
         handle.controller?.abort()
       },
@@ -322,5 +340,5 @@ class KubeClientImpl implements KubeClient {
 
 export function createClient(options: KubeClientOptions): KubeClient {
   const kc = loadKubeconfig(options.kubeconfig)
-  return new KubeClientImpl(kc, options.kubeconfig, options.requestTimeoutMs, options.onCall)
+  return new KubeClientImpl(kc, options.kubeconfig, options.requestTimeoutMs, options.onCall, options.onWatch)
 }

@@ -30,6 +30,8 @@ export interface ManifestOptions {
   ttlSecondsAfterFinished: number
   /** The job's timeout; becomes activeDeadlineSeconds so the cluster ends the Job even if the agent is gone. */
   timeoutMs: number
+  /** Per-step variables (TRACEPARENT, TRACESTATE) added after Danube's own; see ExecutionContext.stepEnv. */
+  stepEnv?: (index: number) => Record<string, string>
 }
 
 /** The Kubernetes Job's name: deterministic, so that a create repeated after a crash answers 409 instead of running twice. */
@@ -80,7 +82,7 @@ export function buildJobManifest(job: Job, options: ManifestOptions): V1Job {
     image: step.image ?? options.defaultImage,
     command: ['sh', '-c', step.run],
     workingDir: WORKSPACE_DIR,
-    env,
+    env: [...env, ...Object.entries(options.stepEnv?.(index) ?? {}).map(([name, value]) => ({name, value}))],
     volumeMounts: [{name: 'workspace', mountPath: WORKSPACE_DIR}, {name: 'outputs', mountPath: OUTPUT_DIR}],
     securityContext: {privileged: false, allowPrivilegeEscalation: false},
   }))
