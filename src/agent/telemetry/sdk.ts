@@ -289,6 +289,8 @@ export class Telemetry implements AgentTelemetry {
     if (call.error) attributes['error.type'] = call.error.code
     // A watch's "duration" is how long it took to connect; the stream itself is counted by the watch metrics.
     if (call.verb !== 'watch') this.kubeDuration.record(call.durationMs / 1000, attributes)
+    // A watch refused at connect with 410 Gone also makes the watcher list again (one mid-stream comes through onKubeWatch).
+    else if (call.error?.code === 'KUBE_GONE') this.watchRelists.add(1, {'k8s.resource': call.resource})
     if (call.error && KUBE_SYSTEM_ERRORS.has(call.error.code)) this.systemError('kubernetes', call.error.code)
     this.kubeSpan(call, attributes)
   }
