@@ -46,5 +46,8 @@ ${describeExitCodes('agent')}`
     if (!received) await new Promise<void>((resolve) => (wake = resolve))
     process.stderr.write(`received ${received}: stopping (jobs get ${config.shutdownGracePeriod} to finish)\n`)
     await agent.stop()
+    // Everything of ours is closed now. What a library may still hold (an OTLP export stuck on a hanging collector
+    // keeps its export timer for up to 30 s) must not keep the service from exiting: unref'd, this fires only then.
+    setTimeout(() => process.exit(), 1000).unref()
   }
 }

@@ -3,7 +3,7 @@
 // Only ./load.ts imports this module, by dynamic import, after the ESM loader hook is registered: no other command
 // loads any OpenTelemetry code.
 
-import type {IncomingMessage, ServerResponse} from 'node:http'
+import type {Agent as HttpAgent, IncomingMessage, ServerResponse} from 'node:http'
 import {hostname} from 'node:os'
 import {performance} from 'node:perf_hooks'
 
@@ -118,6 +118,9 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
   metrics.setGlobalMeterProvider(meterProvider)
 
   const ids = new ReservableIdGenerator()
+  // The exporter's sockets, so that shutdown can destroy one a hanging collector holds open (it would keep the
+  // process alive past "agent stopped" for the whole export timeout).
+  const transports: HttpAgent[] = []
   const processors: SpanProcessor[] = [...(options.spanProcessors ?? [])]
   const target = otlpTarget(options.config, env)
   if (!options.spanProcessors) {
@@ -128,7 +131,16 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
       // background, never a request or a job; spans that do not fit are dropped and counted
       // (otel_sdk_processor_span_processed_total{error_type="queue_full"}).
       processors.push(
-        new BatchSpanProcessor(new OTLPTraceExporter({url: target.url, timeoutMillis: envNumber(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000)}), {
+        new BatchSpanProcessor(new OTLPTraceExporter({
+          url: target.url,
+          timeoutMillis: envNumber(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000),
+          httpAgentOptions: async (protocol) => {
+            const module = protocol === 'https:' ? await import('node:https') : await import('node:http')
+            const agent = new module.Agent({keepAlive: true})
+            transports.push(agent)
+            return agent
+          },
+        }), {
           maxQueueSize: envNumber(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048),
           maxExportBatchSize: envNumber(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512),
           scheduledDelayMillis: envNumber(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000),
@@ -156,7 +168,16 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
   })
   // Loaded after the instrumentations are enabled: this is the module they patch.
   const grpc = await import('@grpc/grpc-js')
-  return new Telemetry({tracer: trace.getTracer(SERVICE_NAME, options.version), meterProvider, tracerProvider, prometheus, ids, grpc, logger})
+  return new Telemetry({
+    tracer: trace.getTracer(SERVICE_NAME, options.version),
+    meterProvider,
+    tracerProvider,
+    prometheus,
+    ids,
+    grpc,
+    logger,
+    closeTransports: () => transports.forEach((agent) => agent.destroy()),
+  })
 }
 
 interface TelemetryParts {
@@ -167,6 +188,7 @@ interface TelemetryParts {
   ids: ReservableIdGenerator
   grpc: typeof Grpc
   logger: Logger
+  closeTransports: () => void
 }
 
 /** Maps operator-chosen pipeline names onto at most MAX_PIPELINE_NAMES label values. */
@@ -421,6 +443,7 @@ export class Telemetry implements AgentTelemetry {
         Promise.race([promise.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2000).unref())])
       await bounded(this.parts.tracerProvider.shutdown())
       await bounded(this.parts.meterProvider.shutdown())
+      this.parts.closeTransports()
     })()
     return this.shutdownOnce
   }
