@@ -57,8 +57,8 @@ describe('telemetry of the kubernetes executor', () => {
     const {id} = (await response.json()) as {id: string}
     const pod = await waitFor(() => (server.jobPods(ns, `danube-${id}`).length > 0 ? server.jobPodName(ns, `danube-${id}`) : undefined), {what: 'the pod'})
     const created = server.getJob(ns, `danube-${id}`)!
-    const envOf = (index: number) =>
-      Object.fromEntries((created.spec.template.spec.initContainers![index]!.env ?? []).map((v: {name: string; value?: string}) => [v.name, v.value]))
+    const containers = created.spec.template.spec.initContainers as unknown as Array<{env?: Array<{name: string; value?: string}>}>
+    const envOf = (index: number) => Object.fromEntries((containers[index]!.env ?? []).map((v) => [v.name, v.value]))
     const parents = [envOf(0).TRACEPARENT, envOf(1).TRACEPARENT]
     for (const parent of parents) expect(parent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
     expect(parents[0]).not.toBe(parents[1])
