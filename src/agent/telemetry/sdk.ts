@@ -25,7 +25,6 @@ import {
 } from '@opentelemetry/api'
 import {getRPCMetadata, RPCType} from '@opentelemetry/core'
 import {PrometheusExporter} from '@opentelemetry/exporter-prometheus'
-import {OTLPTraceExporter} from '@opentelemetry/exporter-trace-otlp-http'
 import {registerInstrumentations} from '@opentelemetry/instrumentation'
 import {GrpcInstrumentation} from '@opentelemetry/instrumentation-grpc'
 import {HttpInstrumentation} from '@opentelemetry/instrumentation-http'
@@ -129,7 +128,8 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
     } else if ('url' in target) {
       // Batching with a bounded queue: an unreachable or hanging collector costs a failed export in the
       // background, never a request or a job; spans that do not fit are dropped and counted
-      // (otel_sdk_processor_span_processed_total{error_type="queue_full"}).
+      // (otel_sdk_processor_span_processed_total{error_type="queue_full"}). Loaded only when configured (~100 ms).
+      const {OTLPTraceExporter} = await import('@opentelemetry/exporter-trace-otlp-http')
       processors.push(
         new BatchSpanProcessor(new OTLPTraceExporter({
           url: target.url,
