@@ -105,3 +105,39 @@ describe('telemetry faults', () => {
     expect(receiver.requests).toBe(0)
   })
 })
+
+describe('the standard OTEL_* variables', () => {
+  it('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as is, with OTEL_EXPORTER_OTLP_HEADERS, and OTEL_SERVICE_NAME names the service', async () => {
+    const {receiver, endpoint} = await receiverIn('accept')
+    const agent = await agentWith({
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${endpoint}/custom/traces`,
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-token=abc',
+      OTEL_SERVICE_NAME: 'ci-agent',
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+    })
+    const {id} = await runJob(agent)
+    const run = await receiver.waitForSpan((span) => span.attributes['cicd.pipeline.run.id'] === id)
+    expect(run.resource['service.name']).toBe('ci-agent')
+    expect(receiver.received[0]).toMatchObject({path: '/custom/traces', headers: {'x-collector-token': 'abc', 'content-type': 'application/json'}})
+    const samples = parseExposition(await (await fetch(`${agent.baseUrl}/metrics`)).text())
+    expect(find(samples, 'target_info')[0]!.labels.service_name).toBe('ci-agent')
+  })
+
+  it('OTEL_TRACES_SAMPLER=always_off exports no span, and steps get an unsampled TRACEPARENT', async () => {
+    const {receiver, endpoint} = await receiverIn('accept')
+    const agent = await agentWith({OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: 'always_off', OTEL_BSP_SCHEDULE_DELAY: '50'})
+    const job = await runJob(agent)
+    expect(job.log).toMatch(/tp=00-[0-9a-f]{32}-[0-9a-f]{16}-00/)
+    expect(await agent.stop('SIGTERM')).toBe(0)
+    expect(receiver.requests).toBe(0)
+  })
+
+  it('OTEL_TRACES_EXPORTER=none exports nothing even with an endpoint; metrics stay on', async () => {
+    const {receiver, endpoint} = await receiverIn('accept')
+    const agent = await agentWith({OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_EXPORTER: 'none', OTEL_BSP_SCHEDULE_DELAY: '50'})
+    expect((await runJob(agent)).state).toBe('succeeded')
+    expect((await fetch(`${agent.baseUrl}/metrics`)).status).toBe(200)
+    expect(await agent.stop('SIGTERM')).toBe(0)
+    expect(receiver.requests).toBe(0)
+  })
+})

@@ -98,6 +98,8 @@ export type ReceiverMode = 'accept' | 'refuse' | 'hang'
 /** A loopback OTLP/HTTP receiver: POST /v1/traces with OTLP JSON. */
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = []
+  /** Path and headers of every request received. */
+  readonly received: Array<{path: string; headers: Record<string, string | string[] | undefined>}> = []
   requests = 0
   private server?: Server
   private readonly hanging: ServerResponse[] = []
@@ -160,6 +162,7 @@ export class OtlpReceiver {
     const chunks: Buffer[] = []
     for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk)
     this.requests++
+    this.received.push({path: req.url ?? '', headers: req.headers})
     if (this.mode === 'hang') {
       this.hanging.push(res)
       this.notify()
@@ -170,7 +173,7 @@ export class OtlpReceiver {
       this.notify()
       return
     }
-    if (req.url === '/v1/traces') this.decode(JSON.parse(Buffer.concat(chunks).toString('utf8')))
+    if (req.method === 'POST') this.decode(JSON.parse(Buffer.concat(chunks).toString('utf8')))
     res.writeHead(200, {'Content-Type': 'application/json'}).end('{}')
     this.notify()
   }
