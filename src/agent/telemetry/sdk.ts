@@ -241,6 +241,7 @@ export class Telemetry implements AgentTelemetry {
   private readonly endpoint: MetricsEndpoint
   private readonly links = new Map<string, SpanContext>()
   private readonly runs = new Map<string, RunTrace>()
+  private readonly queryAttributes = new Map<string, Attributes>()
   private readonly startedAt = Date.now()
   private readonly dbDuration: Histogram
   private readonly rpcDuration: Histogram
@@ -297,10 +298,14 @@ export class Telemetry implements AgentTelemetry {
   }
 
   onQuery = (timing: QueryTiming): void => {
-    const {operation, collection} = sqlOperation(timing.sql)
-    const attributes: Attributes = {'db.system.name': 'sqlite', 'db.operation.name': operation}
-    if (collection) attributes['db.collection.name'] = collection
-    if (!timing.ok) attributes['error.type'] = timing.errorCode ?? 'error'
+    // One attribute object per statement, made once: this runs for every query.
+    let attributes = this.queryAttributes.get(timing.sql)
+    if (!attributes) {
+      const {operation, collection} = sqlOperation(timing.sql)
+      attributes = {'db.system.name': 'sqlite', 'db.operation.name': operation, ...(collection ? {'db.collection.name': collection} : {})}
+      if (this.queryAttributes.size < 1000) this.queryAttributes.set(timing.sql, attributes)
+    }
+    if (!timing.ok) attributes = {...attributes, 'error.type': timing.errorCode ?? 'error'}
     this.dbDuration.record(timing.durationMs / 1000, attributes)
     if (!timing.ok) this.systemError('store', timing.errorCode ?? 'error')
   }
