@@ -19,14 +19,14 @@ ${describeExitCodes('agent')}`
   }
 
   async run(): Promise<void> {
-    const {config} = this.loadConfig({'http.addr': this.flags['http-addr'], 'grpc.addr': this.flags['grpc-addr']})
+    const {config, file} = this.loadConfig({'http.addr': this.flags['http-addr'], 'grpc.addr': this.flags['grpc-addr']})
     const {createLogger} = await import('../agent/logger.js')
     const logger = createLogger()
     // Telemetry first: its loader hook must be in place before the agent's modules (HTTP, gRPC) are imported.
     const {loadTelemetry} = await import('../agent/telemetry/load.js')
     const telemetry = await loadTelemetry({config, version: this.config.version, logger})
     const {Agent} = await import('../agent/agent.js')
-    const agent = new Agent({config, version: this.config.version, logger, ...(telemetry ? {telemetry} : {})})
+    const agent = new Agent({config, version: this.config.version, configFile: file, logger, ...(telemetry ? {telemetry} : {})})
     // Handlers go in before start(): a SIGTERM that arrives while the agent starts (it logs "agent
     // started" before start() resolves) must stop it cleanly, not kill it with the default action.
     // A second signal while stopping is only noted: dying mid-cleanup would leak jobs' process groups.
