@@ -106,6 +106,13 @@ describe('GET /metrics', () => {
     for (const id of jobIds) expect(text).not.toContain(id)
   })
 
+  it('leaves liveness and readiness probes out of the HTTP metric (their verdict is danube_health_*)', async () => {
+    for (const probe of ['/health', '/health/ready', '/health/ready?verbose']) expect((await fetch(`${agent.baseUrl}${probe}`)).ok).toBe(true)
+    const {samples} = await scrape()
+    expect(find(samples, 'http_server_request_duration_seconds_count').map((s) => s.labels.http_route).filter((route) => route?.startsWith('/health'))).toEqual([])
+    expect(total(samples, 'http_server_request_duration_seconds_count', {http_route: '/metrics'})).toBeGreaterThan(0)
+  })
+
   it('records gRPC calls by system, fully qualified method and status code', async () => {
     const {samples} = await scrape()
     expect(total(samples, 'rpc_server_call_duration_seconds_count', {rpc_system_name: 'grpc', rpc_method: 'danube.v1.JobService/Get', rpc_status_code: 'OK'})).toBe(2)

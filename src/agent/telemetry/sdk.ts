@@ -55,6 +55,8 @@ const K8S_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
 const RUN_BUCKETS = [0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200]
 /** Kubernetes failures that are the cluster's fault, not an expected answer (404 on a lookup, 409 on a create). */
 const KUBE_SYSTEM_ERRORS = new Set(['KUBE_TIMEOUT', 'KUBE_UNREACHABLE', 'KUBE_SERVER_ERROR', 'KUBE_ERROR', 'KUBE_UNAUTHORIZED', 'KUBE_FORBIDDEN'])
+/** Liveness and readiness probes: neither traced nor in http.server.request.duration. */
+export const PROBE_PATHS: ReadonlySet<string> = new Set(['/health', '/health/ready'])
 /** Links remembered for admitted jobs not yet started; a bound, so a queue that never drains cannot grow it forever. */
 const MAX_PENDING_LINKS = 10_000
 
@@ -159,6 +161,9 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
     meterProvider,
     instrumentations: [
       new HttpInstrumentation({
+        // Probes (systemd, the kubelet, cron, load balancers) are the most frequent requests and the cheapest: a span
+        // and a histogram sample each would double their CPU cost. Their verdict is in danube_health_* instead.
+        ignoreIncomingRequestHook: (request) => PROBE_PATHS.has((request.url ?? '').split('?')[0]!),
         // Outgoing calls are the Kubernetes client's (spans made from its call hook, named by verb and resource) and
         // health probes; the OTLP exporter's own are suppressed by the SDK.
         ignoreOutgoingRequestHook: () => true,
