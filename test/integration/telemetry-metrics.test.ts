@@ -148,7 +148,7 @@ describe('GET /metrics', () => {
     expect(find(samples, 'cicd_pipeline_run_active', {cicd_pipeline_run_state: 'executing'}).map((s) => s.value)).toEqual([0])
     expect(find(samples, 'cicd_pipeline_run_active', {cicd_pipeline_run_state: 'pending'}).map((s) => s.value)).toEqual([0])
     expect(find(samples, 'danube_drain_active').map((s) => s.value)).toEqual([0])
-    expect(find(samples, 'danube_drain_deadline_timestamp_seconds')).toEqual([])
+    expect(find(samples, 'danube_drain_deadline_timestamp_seconds').map((s) => s.value)).toEqual([0])
     const health = await waitFor(async () => {
       const checks = find((await scrape()).samples, 'danube_health_check_status')
       return checks.length > 0 ? checks : undefined
@@ -156,6 +156,26 @@ describe('GET /metrics', () => {
     const document = (await (await agent.api('/health/ready?verbose')).json()) as {checks: Record<string, Array<{status: string}>>}
     const expected = Object.fromEntries(Object.entries(document.checks).map(([key, [result]]) => [key, {pass: 0, warn: 1, fail: 2}[result!.status as 'pass']]))
     expect(Object.fromEntries(health.map((sample) => [sample.labels.check, sample.value]))).toEqual(expected)
+  })
+
+  it('counts running and waiting jobs as they are in SQLite at the scrape', async () => {
+    const holders = await Promise.all(Array.from({length: 4}, () => trigger({name: 'metrics-hold', steps: [{run: 'sleep 60'}]})))
+    const waiting = await trigger({name: 'metrics-wait', steps: [{run: 'true'}]})
+    try {
+      await waitFor(async () => {
+        const {samples} = await scrape()
+        return total(samples, 'cicd_pipeline_run_active', {cicd_pipeline_name: 'metrics-hold', cicd_pipeline_run_state: 'executing'}) === 4
+      }, {what: 'four executing runs'})
+      const {samples} = await scrape()
+      expect(total(samples, 'cicd_pipeline_run_active', {cicd_pipeline_name: 'metrics-wait', cicd_pipeline_run_state: 'pending'})).toBe(1)
+    } finally {
+      // The waiting one first: cancelling a holder first would let it start.
+      for (const id of [waiting, ...holders]) await agent.api(`/api/v1/jobs/${id}/cancel`, {method: 'POST'})
+      for (const id of holders) await finished(id)
+    }
+    const {samples} = await scrape()
+    expect(total(samples, 'cicd_pipeline_run_active', {cicd_pipeline_name: 'metrics-hold'})).toBe(0)
+    expect(total(samples, 'cicd_pipeline_run_duration_seconds_count', {cicd_pipeline_name: 'metrics-wait', cicd_pipeline_run_state: 'pending', cicd_pipeline_result: 'cancellation'})).toBe(1)
   })
 
   it('carries no secret, job id, user name or path as a label', async () => {

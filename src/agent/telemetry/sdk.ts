@@ -390,6 +390,7 @@ export class Telemetry implements AgentTelemetry {
       if (job.reason === 'executor-error') this.systemError('executor', 'executor-error')
     })
 
+    const activeSeen = new Set<string>()
     meter
       .createObservableUpDownCounter('cicd.pipeline.run.active', {unit: '{run}', description: 'Jobs pending (queued, deferred) and executing, counted in SQLite.'})
       .addCallback((result) => {
@@ -397,13 +398,16 @@ export class Telemetry implements AgentTelemetry {
           `SELECT name, state, count(*) AS count FROM jobs WHERE state IN ('queued', 'deferred', 'running') GROUP BY name, state`,
         )
         const totals = new Map<string, number>()
-        // Both states always appear (at 0), so a query on them returns data on an idle agent too.
+        // Both states always appear (at 0), so a query on them returns data on an idle agent too; and every series
+        // once reported is reported again (at 0 when its runs are gone): the SDK would otherwise repeat its last value.
         for (const state of ['pending', 'executing']) totals.set(`\u0000${state}`, 0)
+        for (const key of activeSeen) totals.set(key, 0)
         for (const row of rows) {
           const key = `${this.names.label(row.name)}\u0000${row.state === 'running' ? 'executing' : 'pending'}`
           totals.set(key, (totals.get(key) ?? 0) + row.count)
         }
         for (const [key, count] of totals) {
+          activeSeen.add(key)
           const [name, state] = key.split('\u0000') as [string, string]
           result.observe(count, {...(name ? {'cicd.pipeline.name': name} : {}), 'cicd.pipeline.run.state': state})
         }
@@ -412,10 +416,11 @@ export class Telemetry implements AgentTelemetry {
       result.observe(readDrainState(sources.store).state === 'draining' ? 1 : 0)
     })
     meter
-      .createObservableGauge('danube.drain.deadline.timestamp', {unit: 's', description: 'Deadline of the drain in progress (Unix time); absent without one.'})
+      .createObservableGauge('danube.drain.deadline.timestamp', {unit: 's', description: 'Deadline of the drain in progress (Unix time); 0 without one.'})
       .addCallback((result) => {
         const drain = readDrainState(sources.store)
-        if (drain.state === 'draining' && drain.deadlineAt) result.observe(Date.parse(drain.deadlineAt) / 1000)
+        // 0 rather than absent: the SDK repeats a series' last value once it stops being reported.
+        result.observe(drain.state === 'draining' && drain.deadlineAt ? Date.parse(drain.deadlineAt) / 1000 : 0)
       })
     meter
       .createObservableGauge('danube.health.check.status', {description: 'Last result of each health check: 0 pass, 1 warn, 2 fail.'})
