@@ -89,6 +89,9 @@ describe('telemetry of the kubernetes executor', () => {
     expect(total(samples, 'danube_k8s_client_request_duration_seconds_count', {k8s_verb: 'create', k8s_resource: 'jobs', http_response_status_code: '201'})).toBe(1)
     expect(total(samples, 'danube_k8s_client_request_duration_seconds_count', {k8s_verb: 'list', k8s_resource: 'jobs', http_response_status_code: '200'})).toBeGreaterThanOrEqual(1)
     expect(find(samples, 'danube_k8s_client_request_duration_seconds_count', {k8s_verb: 'watch'})).toEqual([])
+    // The job of the first test, run by the kubernetes executor, is counted like a local one.
+    expect(total(samples, 'cicd_pipeline_run_duration_seconds_count', {cicd_pipeline_name: 'kube-traced', cicd_pipeline_run_state: 'executing', cicd_pipeline_result: 'success'})).toBe(1)
+    expect(find(samples, 'db_client_operation_duration_seconds_count', {db_operation_name: 'INSERT', db_collection_name: 'jobs'}).map((s) => s.value)).toEqual([1])
     const open = find(samples, 'danube_k8s_watch_active')
     expect(open.map((s) => [s.labels.k8s_resource, s.value]).sort()).toEqual([['jobs', 1], ['pods', 1]])
   })
