@@ -32,6 +32,8 @@ import {JobRunner} from './jobs/runner.js'
 import {JobService} from './jobs/service.js'
 import {ProvenanceSigner} from './provenance/signer.js'
 import {createLogger, type Logger} from './logger.js'
+import {addMetricsRoute} from './telemetry/route.js'
+import type {AgentTelemetry} from './telemetry/types.js'
 
 export interface AgentOptions {
   config: DanubeConfig
@@ -42,6 +44,8 @@ export interface AgentOptions {
   executor?: Executor
   /** The config file that was read, if any: hidden from sandboxed steps like the rest of the agent's secrets. */
   configFile?: string
+  /** Metrics and traces (loaded by `danube agent` unless OTEL_SDK_DISABLED); absent: /metrics answers 404. */
+  telemetry?: AgentTelemetry
 }
 
 export interface AgentAddresses {
@@ -73,8 +77,8 @@ export class Agent {
   }
 
   async start(): Promise<AgentAddresses> {
-    const {config, version} = this.options
-    const store = Store.openInStateDir(config.stateDir, {create: true})
+    const {config, version, telemetry} = this.options
+    const store = Store.openInStateDir(config.stateDir, {create: true, ...(telemetry ? {onQuery: telemetry.onQuery} : {})})
     this.store = store
     try {
       this.agentRow = new AgentRowStore(store, this.clock)
@@ -84,7 +88,7 @@ export class Agent {
       const orphans = new KubeOrphanStore(store, this.clock)
       // Orphans are whatever the Kubernetes executor sees from now on; another executor sees none.
       orphans.replace([])
-      this.executor = this.options.executor ?? (await createExecutor(config, {jobs: jobStore, orphans, logger: this.logger, configFile: this.options.configFile}))
+      this.executor = this.options.executor ?? (await createExecutor(config, {jobs: jobStore, orphans, logger: this.logger, configFile: this.options.configFile, telemetry}))
       const isolation = this.executor instanceof LocalExecutor ? this.executor.isolation : undefined
       if (isolation?.mode === 'none') this.logger.warn('job steps run unsandboxed', {sandbox: isolation.setting, reason: isolation.reason, fix: isolation.fix})
       else if (isolation) this.logger.info('job steps run in a bubblewrap sandbox', {network: isolation.network})
@@ -106,12 +110,13 @@ export class Agent {
         logMaxBytes: config.jobs.logMaxBytes,
         logger: this.logger,
         provenance,
+        ...(telemetry ? {telemetry} : {}),
       })
       this.drain = new DrainController({drains: new DrainStore(store, this.clock), runner: this.runner, clock: this.clock, logger: this.logger})
       const recovered = await this.runner.recoverJobs({lostAs: this.drain.recoveryOutcome()})
       if (recovered.lost.length > 0) this.logger.warn('jobs left running by a previous agent marked failed (agent-restart)', {jobIds: recovered.lost})
       if (recovered.adopted.length > 0) this.logger.info('jobs re-adopted from a previous agent', {jobIds: recovered.adopted})
-      this.jobService = new JobService(jobStore, this.runner, this.executor.name, config.stateDir)
+      this.jobService = new JobService(jobStore, this.runner, this.executor.name, config.stateDir, telemetry)
 
       if (config.cac.repo) {
         this.cacSync = new CacSync({
@@ -125,7 +130,7 @@ export class Agent {
           logger: this.logger,
         })
       }
-      const kubeClient = config.kubernetes.enabled ? healthKubeClient(config) : undefined
+      const kubeClient = config.kubernetes.enabled ? healthKubeClient(config, telemetry?.onKubeCall) : undefined
       const warmUp = kubeClient ? kubeClient() : Promise.resolve()
       warmUp.catch((error: unknown) => this.logger.warn('Kubernetes client for health checks not ready', {error: (error as Error).message}))
       this.health = createHealthEngine({
@@ -141,11 +146,20 @@ export class Agent {
       this.watchdog = new EventLoopWatchdog(parseDuration(config.health.maxEventLoopDelay, 'health.maxEventLoopDelay'))
       this.watchdog.start()
 
-      this.http = new HttpServer(token, this.logger, config.api.maxRequestBytes)
+      this.http = new HttpServer(token, this.logger, config.api.maxRequestBytes, telemetry && ((template) => telemetry.httpRoute(template)))
       addHealthRoutes(this.http, this.health, this.watchdog, {version})
       addJobRoutes(this.http, this.jobService)
+      addMetricsRoute(this.http, telemetry)
+      const health = this.health
+      telemetry?.bind({
+        store,
+        runner: this.runner,
+        healthChecks: () => health.lastStatuses(),
+        readiness: () => this.readiness,
+        cacEnabled: this.cacSync !== undefined,
+      })
       const httpAddr = await this.http.listen(config.http.addr)
-      this.grpc = new GrpcServer(this.jobService, token, this.logger, config.api.maxRequestBytes)
+      this.grpc = new GrpcServer(this.jobService, token, this.logger, config.api.maxRequestBytes, telemetry?.grpcInterceptors)
       const grpcAddr = await this.grpc.listen(config.grpc.addr)
       if (this.readiness) this.setReadiness(this.readiness)
 
@@ -194,6 +208,8 @@ export class Agent {
     this.agentRow?.markStopped(process.pid)
     await this.closeListeners()
     this.store?.close()
+    // Last: the spans of the jobs that just ended are flushed (bounded in time).
+    await this.options.telemetry?.shutdown()
     this.logger.info('agent stopped')
   }
 
@@ -224,7 +240,10 @@ export class Agent {
   }
 }
 
-async function createExecutor(config: DanubeConfig, deps: {jobs: JobStore; orphans: KubeOrphanStore; logger: Logger; configFile?: string}): Promise<Executor> {
+async function createExecutor(
+  config: DanubeConfig,
+  deps: {jobs: JobStore; orphans: KubeOrphanStore; logger: Logger; configFile?: string; telemetry?: AgentTelemetry | undefined},
+): Promise<Executor> {
   if (config.jobs.executor === 'local') {
     // Probed once here: `bubblewrap` refuses to start without a working sandbox; `auto` falls back, loudly.
     const probeDir = path.join(config.stateDir, 'work')
@@ -240,7 +259,13 @@ async function createExecutor(config: DanubeConfig, deps: {jobs: JobStore; orpha
   if (config.jobs.executor === 'kubernetes') {
     // Loaded only here: the executor brings @kubernetes/client-node (~0.4 s), which no other agent path needs.
     const {KubernetesExecutor} = await import('./executors/kubernetes/index.js')
-    return new KubernetesExecutor({config, logger: deps.logger, jobExists: (id) => deps.jobs.exists(id), orphans: deps.orphans})
+    return new KubernetesExecutor({
+      config,
+      logger: deps.logger,
+      jobExists: (id) => deps.jobs.exists(id),
+      orphans: deps.orphans,
+      ...(deps.telemetry ? {onCall: deps.telemetry.onKubeCall, onWatch: deps.telemetry.onKubeWatch} : {}),
+    })
   }
   throw new DanubeError('EXECUTOR_UNAVAILABLE', `jobs.executor "${config.jobs.executor}" is not available in this build`, {exitCode: 2})
 }

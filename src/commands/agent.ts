@@ -20,8 +20,13 @@ ${describeExitCodes('agent')}`
 
   async run(): Promise<void> {
     const {config, file} = this.loadConfig({'http.addr': this.flags['http-addr'], 'grpc.addr': this.flags['grpc-addr']})
+    const {createLogger} = await import('../agent/logger.js')
+    const logger = createLogger()
+    // Telemetry first: its loader hook must be in place before the agent's modules (HTTP, gRPC) are imported.
+    const {loadTelemetry} = await import('../agent/telemetry/load.js')
+    const telemetry = await loadTelemetry({config, version: this.config.version, logger})
     const {Agent} = await import('../agent/agent.js')
-    const agent = new Agent({config, version: this.config.version, configFile: file})
+    const agent = new Agent({config, version: this.config.version, configFile: file, logger, ...(telemetry ? {telemetry} : {})})
     // Handlers go in before start(): a SIGTERM that arrives while the agent starts (it logs "agent
     // started" before start() resolves) must stop it cleanly, not kill it with the default action.
     // A second signal while stopping is only noted: dying mid-cleanup would leak jobs' process groups.
@@ -41,5 +46,8 @@ ${describeExitCodes('agent')}`
     if (!received) await new Promise<void>((resolve) => (wake = resolve))
     process.stderr.write(`received ${received}: stopping (jobs get ${config.shutdownGracePeriod} to finish)\n`)
     await agent.stop()
+    // Everything of ours is closed now. What a library may still hold (an OTLP export stuck on a hanging collector
+    // keeps its export timer for up to 30 s) must not keep the service from exiting: unref'd, this fires only then.
+    setTimeout(() => process.exit(), 1000).unref()
   }
 }

@@ -101,6 +101,7 @@ export class LocalExecutor implements Executor {
         env: {
           ...this.baseEnv,
           ...job.spec.env,
+          ...context.stepEnv?.(index),
           DANUBE_JOB_ID: job.id,
           DANUBE_WORKSPACE: dirs.workspace,
           DANUBE_OUTPUT_DIR: dirs.outputDir,

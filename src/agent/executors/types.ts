@@ -26,6 +26,11 @@ export interface ExecutionContext {
   signal: AbortSignal
   /** Time between SIGTERM (or a graceful delete) and SIGKILL. */
   killGraceMs: number
+  /**
+   * Variables naming the step's trace span (TRACEPARENT, TRACESTATE), for the step's environment; known before the
+   * step starts (the Kubernetes executor writes every step's environment into the Job at creation). Empty without telemetry.
+   */
+  stepEnv?(index: number): Record<string, string>
   setHandle(handle: string): void
   stepStarted(index: number): void
   stepFinished(index: number, state: StepState, exitCode: number | null, imageDigest?: string | null): void

@@ -30,6 +30,8 @@ export class GrpcServer {
     private readonly logger: Logger,
     /** api.maxRequestBytes: the same bound as an HTTP body (grpc-js's own default is 4 MiB). */
     private readonly maxRequestBytes: number = DEFAULT_MAX_REQUEST_BYTES,
+    /** Server interceptors (telemetry: rpc.server.call.duration). */
+    private readonly interceptors: Grpc.ServerInterceptor[] = [],
   ) {}
 
   async listen(addr: string): Promise<string> {
@@ -38,7 +40,7 @@ export class GrpcServer {
     const {HealthImplementation} = await import('grpc-health-check')
     const definition = await loader.load(path.join(PROTO_DIR, 'danube/v1/jobs.proto'), {keepCase: false, longs: Number, enums: String, defaults: false, oneofs: true})
     const proto = grpc.loadPackageDefinition(definition) as unknown as {danube: {v1: {JobService: Grpc.ServiceClientConstructor}}}
-    const server = new grpc.Server({'grpc.max_receive_message_length': this.maxRequestBytes})
+    const server = new grpc.Server({'grpc.max_receive_message_length': this.maxRequestBytes, ...(this.interceptors.length > 0 ? {interceptors: this.interceptors} : {})})
     server.addService(proto.danube.v1.JobService.service, this.jobHandlers(grpc))
     this.health = new HealthImplementation({'': 'SERVING', 'danube.v1.JobService': 'SERVING'})
     this.health.addToServer(server)

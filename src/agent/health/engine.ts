@@ -65,6 +65,11 @@ export class HealthEngine {
     return [...this.slots.keys()]
   }
 
+  /** The status of each check's last reading (telemetry: danube.health.check.status); checks not yet run are absent. */
+  lastStatuses(): Record<string, HealthStatus> {
+    return Object.fromEntries([...this.slots].filter(([, slot]) => slot.cached).map(([key, slot]) => [key, slot.cached!.result.status]))
+  }
+
   /** How many times each check really ran (tests and the benchmark read it). */
   runCounts(): Record<string, number> {
     return Object.fromEntries([...this.slots].map(([key, slot]) => [key, slot.runs]))

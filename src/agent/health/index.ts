@@ -4,6 +4,7 @@
 
 import type {Clock} from '../../lib/clock.js'
 import type {DanubeConfig} from '../../lib/config/index.js'
+import type {KubeClientOptions} from '../../lib/kube/index.js'
 import {parseDuration} from '../../lib/duration.js'
 import type {AgentSandbox} from '../../lib/store/agent-row.js'
 import type {Store} from '../../lib/store/index.js'
@@ -70,12 +71,12 @@ export function createHealthChecks(deps: HealthDependencies): HealthCheck[] {
  * The Kubernetes client of the health checks: its own request timeout (the check timeout), loaded on first
  * use. Callers may call it early to warm it up: loading @kubernetes/client-node takes longer than a check may.
  */
-export function healthKubeClient(config: DanubeConfig): KubeClientProvider {
+export function healthKubeClient(config: DanubeConfig, onCall?: KubeClientOptions['onCall']): KubeClientProvider {
   const timeoutMs = parseDuration(config.health.checkTimeout, 'health.checkTimeout')
   return lazyClient(async () => {
     const {createKubeClient, resolveKubeconfig} = await import('../../lib/kube/index.js')
     const resolved = resolveKubeconfig(config.kubernetes)
-    return createKubeClient({kubeconfig: resolved.kubeconfig, requestTimeoutMs: Math.min(timeoutMs, resolved.requestTimeoutMs)})
+    return createKubeClient({kubeconfig: resolved.kubeconfig, requestTimeoutMs: Math.min(timeoutMs, resolved.requestTimeoutMs), ...(onCall ? {onCall} : {})})
   })
 }
 

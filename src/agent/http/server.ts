@@ -41,6 +41,7 @@ export interface RouteResult {
 
 interface Route {
   method: string
+  /** The template as registered (`/api/v1/jobs/:id`): what telemetry reports as http.route. */
   template: string
   pattern: RegExp
   names: string[]
@@ -57,6 +58,8 @@ export class HttpServer {
     private readonly token: string,
     private readonly logger: Logger,
     private readonly maxBodyBytes: number = DEFAULT_MAX_REQUEST_BYTES,
+    /** Told the matched route template of each request (telemetry: http.route), never the raw path. */
+    private readonly onRoute?: (template: string) => void,
   ) {}
 
   /** Registers a route; `:name` segments become params. Routes under /api/ require the token. */
@@ -108,6 +111,7 @@ export class HttpServer {
       const url = requestUrl(req.url ?? '/')
       const matching = this.routes.filter((r) => r.pattern.test(url.pathname))
       if (matching.length === 0) throw new DanubeError('NOT_FOUND', `no route ${url.pathname}`, {httpStatus: 404})
+      this.onRoute?.(matching[0]!.template)
       // HEAD is answered by the GET route; node:http sends its headers and drops the body.
       const method = req.method === 'HEAD' ? 'GET' : req.method
       const route = matching.find((r) => r.method === method)

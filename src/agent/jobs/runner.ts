@@ -13,6 +13,7 @@ import type {JobStore} from '../../lib/store/jobs.js'
 import type {ExecutionResult, Executor, StopRequest} from '../executors/types.js'
 import type {Logger} from '../logger.js'
 import {localProvenanceContext, type ProvenanceSigner} from '../provenance/signer.js'
+import type {JobTelemetry} from '../telemetry/types.js'
 
 export interface JobRunnerOptions {
   jobs: JobStore
@@ -24,6 +25,8 @@ export interface JobRunnerOptions {
   logger: Logger
   /** Signs the artifacts of succeeded jobs; without it jobs are recorded with no provenance. */
   provenance?: ProvenanceSigner
+  /** Traces each run (a job span, a span per step, TRACEPARENT for the steps); absent when telemetry is off. */
+  telemetry?: Pick<JobTelemetry, 'jobStarted'>
 }
 
 interface RunningJob {
@@ -168,18 +171,27 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
     mkdirSync(artifactsDir, {recursive: true, mode: 0o700})
     logger.info('job started', {jobId: job.id, name: job.name, executor: executor.name})
     this.emit('job-started', job)
-    const done = executor
-      .run({
+    const trace = this.options.telemetry?.jobStarted(job)
+    const run = () =>
+      executor.run({
         job,
         workDir: path.join(this.options.stateDir, 'work', job.id),
         artifactsDir,
         log,
         signal: controller.signal,
         killGraceMs: this.options.killGraceMs,
+        ...(trace ? {stepEnv: (index: number) => trace.stepEnv(index)} : {}),
         setHandle: (handle) => jobs.setExecutorHandle(job.id, handle),
-        stepStarted: (index) => jobs.startStep(job.id, index),
-        stepFinished: (index, state, exitCode, digest) => jobs.finishStep(job.id, index, state, exitCode, digest ?? null),
+        stepStarted: (index) => {
+          jobs.startStep(job.id, index)
+          trace?.stepStarted(index)
+        },
+        stepFinished: (index, state, exitCode, digest) => {
+          jobs.finishStep(job.id, index, state, exitCode, digest ?? null)
+          trace?.stepFinished(index, state, exitCode)
+        },
       })
+    const done = (trace ? trace.within(run) : run())
       .catch((error: unknown): ExecutionResult => {
         log.note(`executor error: ${(error as Error).message}`)
         logger.error('executor error', {jobId: job.id, error: (error as Error).message})
@@ -208,6 +220,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
         // Whatever the executor left in work/<id>/ goes with the job (both executors; the local one removes its own).
         this.removeWorkDirs((id) => id === job.id)
         const finished = jobs.getJob(job.id)
+        trace?.end(finished)
         logger.info('job finished', {jobId: job.id, state: finished.state, reason: finished.reason})
         this.emit('job-finished', finished)
         this.dispatch()

@@ -6,7 +6,10 @@ import {followLog, jobLogPath} from '../../lib/jobs/log.js'
 import {isFinal, type Job, type JobSummary, parseListQuery} from '../../lib/jobs/model.js'
 import {validateJobSpec} from '../../lib/jobs/spec.js'
 import type {JobStore} from '../../lib/store/jobs.js'
+import type {JobTelemetry, RejectionReason} from '../telemetry/types.js'
 import type {JobRunner} from './runner.js'
+
+const REJECTIONS: Record<string, RejectionReason> = {SHUTTING_DOWN: 'shutting-down', DRAINING: 'draining', INVALID_SPEC: 'invalid'}
 
 export class JobService {
   private admitting = true
@@ -16,6 +19,7 @@ export class JobService {
     private readonly runner: JobRunner,
     private readonly executorName: string,
     private readonly stateDir: string,
+    private readonly telemetry?: Pick<JobTelemetry, 'jobAdmitted' | 'jobRejected'>,
   ) {}
 
   /** Called when the agent begins to shut down: triggers get 503 / UNAVAILABLE from now on. */
@@ -28,11 +32,20 @@ export class JobService {
   }
 
   trigger(input: unknown): Job {
-    if (!this.admitting) {
-      throw new DanubeError('SHUTTING_DOWN', 'the agent is shutting down; not accepting new jobs', {httpStatus: 503, hint: 'retry once the agent is back'})
+    let job: Job
+    try {
+      if (!this.admitting) {
+        throw new DanubeError('SHUTTING_DOWN', 'the agent is shutting down; not accepting new jobs', {httpStatus: 503, hint: 'retry once the agent is back'})
+      }
+      const spec = validateJobSpec(input)
+      job = this.jobs.admitJob(spec, this.executorName)
+    } catch (error) {
+      const reason = error instanceof DanubeError ? REJECTIONS[error.code] : undefined
+      if (reason) this.telemetry?.jobRejected(reason)
+      throw error
     }
-    const spec = validateJobSpec(input)
-    const job = this.jobs.admitJob(spec, this.executorName)
+    // Before dispatch: a job that starts at once must already know the trigger's trace.
+    this.telemetry?.jobAdmitted(job)
     this.runner.dispatch()
     // Re-read only if dispatch started it; otherwise the admitted row is current.
     return this.runner.isRunning(job.id) ? this.jobs.getJob(job.id) : job

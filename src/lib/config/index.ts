@@ -59,6 +59,7 @@ export interface DanubeConfig {
   cac: {repo?: string; branch: string; interval: string; timeout: string}
   keys: {dir: string}
   provenance: {builderId: string}
+  telemetry?: {otlp?: {endpoint?: string}}
 }
 
 export interface LoadedConfig {

@@ -64,6 +64,12 @@ export const SETTINGS: readonly Setting[] = [
   {key: 'cac.interval', kind: 'duration', default: '5m', description: 'Config-as-code sync interval'},
   {key: 'keys.dir', kind: 'string', description: 'Directory of the provenance signing key pair, provenance.key (0600) and provenance.pub (default /etc/danube/keys under an install, else <stateDir>/keys)'},
   {key: 'provenance.builderId', kind: 'string', default: 'https://danube.dev/builders/{executor}-{isolation}/v1', description: 'runDetails.builder.id of signed provenance; must contain {executor} and {isolation}, so each executor and sandbox mode has its own id'},
+  {
+    key: 'telemetry.otlp.endpoint',
+    kind: 'string',
+    aliases: ['OTEL_EXPORTER_OTLP_ENDPOINT'],
+    description: 'OTLP/HTTP collector base URL (http://host:4318); traces go to <endpoint>/v1/traces. Unset: nothing is exported',
+  },
   {key: 'cac.timeout', kind: 'duration', default: '1m', description: 'Time one config-as-code sync (git fetch and checkout) may take before it is killed'},
 ]
 

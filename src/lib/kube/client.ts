@@ -32,6 +32,7 @@ import {
   type KubeClient,
   type KubeClientOptions,
   type KubeVersion,
+  type KubeWatchEvent,
   type ListResult,
   type ReadyzResult,
   type WatchDone,
@@ -92,7 +93,13 @@ class KubeClientImpl implements KubeClient {
   private readonly versionApi: VersionApi
   private readonly timeoutMs: number
 
-  constructor(private readonly kc: KubeConfig, readonly kubeconfig: string, timeoutMs: number | undefined, private readonly onCall?: (call: KubeCallInfo) => void) {
+  constructor(
+    private readonly kc: KubeConfig,
+    readonly kubeconfig: string,
+    timeoutMs: number | undefined,
+    private readonly onCall?: (call: KubeCallInfo) => void,
+    private readonly onWatch?: (event: KubeWatchEvent) => void,
+  ) {
     this.server = kc.getCurrentCluster()!.server
     this.timeoutMs = timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.core = kc.makeApiClient(CoreV1Api)
@@ -105,6 +112,14 @@ class KubeClientImpl implements KubeClient {
       this.onCall?.(info)
     } catch {
       // A telemetry hook must never break a Kubernetes call.
+    }
+  }
+
+  private reportWatch(event: KubeWatchEvent): void {
+    try {
+      this.onWatch?.(event)
+    } catch {
+      // As for onCall: telemetry never breaks a watch.
     }
   }
 
@@ -284,6 +299,7 @@ class KubeClientImpl implements KubeClient {
     const finish = (error: DanubeError | null) => {
       if (finished || aborted) return
       finished = true
+      this.reportWatch({resource: target.resource, event: 'closed', ...(error ? {error} : {})})
       onDone(error)
     }
     const query = {
@@ -319,9 +335,11 @@ class KubeClientImpl implements KubeClient {
     }
     connected = true
     this.report({...target, statusCode: 200, durationMs: performance.now() - started})
+    this.reportWatch({resource: target.resource, event: 'opened'})
     if (streamError) queueMicrotask(() => finish(streamError!))
     return {
       abort: () => {
+        if (!aborted && !finished) this.reportWatch({resource: target.resource, event: 'closed', aborted: true})
         aborted = true
         handle.controller?.abort()
       },
@@ -331,5 +349,5 @@ class KubeClientImpl implements KubeClient {
 
 export function createClient(options: KubeClientOptions): KubeClient {
   const kc = loadKubeconfig(options.kubeconfig)
-  return new KubeClientImpl(kc, options.kubeconfig, options.requestTimeoutMs, options.onCall)
+  return new KubeClientImpl(kc, options.kubeconfig, options.requestTimeoutMs, options.onCall, options.onWatch)
 }

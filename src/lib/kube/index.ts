@@ -18,6 +18,8 @@ export interface KubeCallInfo {
   verb: string
   resource: string
   namespace?: string
+  /** The object's name, for calls about one object (telemetry parents a job's calls on its span by it). */
+  name?: string
   /** HTTP status when the server answered; absent for network failures and timeouts. */
   statusCode?: number
   durationMs: number
@@ -29,6 +31,16 @@ export interface KubeClientOptions {
   /** Timeout of every call in milliseconds (default 5000); for a watch it bounds connecting, not the stream. */
   requestTimeoutMs?: number
   onCall?: (call: KubeCallInfo) => void
+  onWatch?: (event: KubeWatchEvent) => void
+}
+
+/** A watch stream opened or ended; `closed` without `aborted` means the caller will re-establish it. */
+export interface KubeWatchEvent {
+  resource: string
+  event: 'opened' | 'closed'
+  /** True when we ended it ourselves (stop, unsubscribe). */
+  aborted?: boolean
+  error?: DanubeError
 }
 
 export interface KubeVersion {
@@ -160,6 +172,10 @@ export async function createKubeClient(options: KubeClientOptions): Promise<Kube
 }
 
 /** resolveKubeconfig + createKubeClient in one step. */
-export async function kubeClientFromConfig(config: DanubeConfig['kubernetes'], onCall?: KubeClientOptions['onCall']): Promise<KubeClient> {
-  return createKubeClient({...resolveKubeconfig(config), ...(onCall ? {onCall} : {})})
+export async function kubeClientFromConfig(
+  config: DanubeConfig['kubernetes'],
+  onCall?: KubeClientOptions['onCall'],
+  onWatch?: KubeClientOptions['onWatch'],
+): Promise<KubeClient> {
+  return createKubeClient({...resolveKubeconfig(config), ...(onCall ? {onCall} : {}), ...(onWatch ? {onWatch} : {})})
 }

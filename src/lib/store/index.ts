@@ -18,6 +18,8 @@ export interface QueryTiming {
   sql: string
   durationMs: number
   ok: boolean
+  /** SQLite's error code of a failed query (SQLITE_BUSY, SQLITE_CONSTRAINT_PRIMARYKEY, …). */
+  errorCode?: string
 }
 
 export interface OpenStoreOptions {
@@ -132,6 +134,7 @@ export class Store {
   private timed<T>(sql: string, use: (statement: BetterSqlite3.Statement) => T): T {
     const started = performance.now()
     let ok = false
+    let errorCode: string | undefined
     try {
       let statement = this.statements.get(sql)
       if (!statement) {
@@ -142,9 +145,10 @@ export class Store {
       ok = true
       return result
     } catch (error) {
+      errorCode = (error as {code?: string}).code ?? 'error'
       throw queryError(this.file, error)
     } finally {
-      this.onQuery?.({sql, durationMs: performance.now() - started, ok})
+      this.onQuery?.({sql, durationMs: performance.now() - started, ok, ...(errorCode ? {errorCode} : {})})
     }
   }
 }

@@ -11,7 +11,7 @@ import {parseDuration} from '../../../lib/duration.js'
 import {DanubeError} from '../../../lib/errors.js'
 import type {JobLog} from '../../../lib/jobs/log.js'
 import type {Job} from '../../../lib/jobs/model.js'
-import {type KubeCallInfo, type KubeClient, kubeClientFromConfig} from '../../../lib/kube/index.js'
+import {type KubeCallInfo, type KubeClient, type KubeWatchEvent, kubeClientFromConfig} from '../../../lib/kube/index.js'
 import type {KubeOrphan} from '../../../lib/store/kube-orphans.js'
 import type {Logger} from '../../logger.js'
 import type {ExecutionContext, ExecutionResult, Executor, ProvenanceContext} from '../types.js'
@@ -30,6 +30,7 @@ export interface KubernetesExecutorDeps {
   /** Tests inject a client; otherwise one is made from config.kubernetes. */
   client?: KubeClient
   onCall?: (call: KubeCallInfo) => void
+  onWatch?: (event: KubeWatchEvent) => void
 }
 
 /** Errors that mean the configuration, not the cluster, is wrong: the agent exits 2 for these. */
@@ -69,7 +70,7 @@ export class KubernetesExecutor implements Executor {
     const {logger} = this.deps
     const namespace = this.settings.namespace
     try {
-      this.client = this.deps.client ?? (await kubeClientFromConfig(this.deps.config.kubernetes, this.deps.onCall))
+      this.client = this.deps.client ?? (await kubeClientFromConfig(this.deps.config.kubernetes, this.deps.onCall, this.deps.onWatch))
       const {created} = await this.client.ensureNamespace(namespace)
       if (created) logger.info('created Kubernetes namespace for jobs', {namespace})
       this.watcher = new ClusterWatcher(this.client, namespace, logger, (type, job) => this.trackOrphan(type, job))

@@ -121,7 +121,12 @@ export class KubeJobRun {
     const {client, settings} = this.deps
     // Set before the POST: a restarted agent that finds a handle knows a Job may exist; without one, none does.
     this.context.setHandle(`${this.namespace}/${this.name}`)
-    const manifest = buildJobManifest(job, {...settings.manifest, namespace: this.namespace, timeoutMs: parseDuration(job.spec.timeout, 'timeout')})
+    const manifest = buildJobManifest(job, {
+      ...settings.manifest,
+      namespace: this.namespace,
+      timeoutMs: parseDuration(job.spec.timeout, 'timeout'),
+      ...(this.context.stepEnv ? {stepEnv: this.context.stepEnv} : {}),
+    })
     for (let attempt = 0; ; attempt++) {
       try {
         await client.createJob(this.namespace, manifest)

@@ -36,6 +36,8 @@ export interface ManifestOptions {
   timeoutMs: number
   /** kubernetes.outputsWait: how long the final container waits to be copied and released (default 10 minutes). */
   outputsWaitMs?: number
+  /** Per-step variables (TRACEPARENT, TRACESTATE) added after Danube's own; see ExecutionContext.stepEnv. */
+  stepEnv?: (index: number) => Record<string, string>
 }
 
 /** The Kubernetes Job's name: deterministic, so that a create repeated after a crash answers 409 instead of running twice. */
@@ -119,7 +121,7 @@ export function buildJobManifest(job: Job, options: ManifestOptions): V1Job {
     image: step.image ?? options.defaultImage,
     command: ['sh', '-c', step.run],
     workingDir: WORKSPACE_DIR,
-    env,
+    env: [...env, ...Object.entries(options.stepEnv?.(index) ?? {}).map(([name, value]) => ({name, value}))],
     volumeMounts: [{name: 'workspace', mountPath: WORKSPACE_DIR}, {name: 'outputs', mountPath: OUTPUT_DIR}],
     securityContext: {privileged: false, allowPrivilegeEscalation: false},
   }))
