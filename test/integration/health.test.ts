@@ -65,8 +65,12 @@ describe('agent health endpoints', () => {
       env: {DANUBE_KUBERNETES_ENABLED: 'true', DANUBE_KUBERNETES_KUBECONFIG: kube.writeKubeconfig(), DANUBE_HEALTH_CACHE_TTL: '1h'},
     })
     try {
-      // Once readiness has answered, every check is cached for the hour.
-      await fetch(`${quiet.baseUrl}/health/ready`)
+      // Once readiness has answered with every check finished (none "still running" past the answer's bound, whose
+      // calls would land later), every result is cached for the hour.
+      await waitFor(async () => {
+        const response = await fetch(`${quiet.baseUrl}/health/ready?verbose`, {headers: {Authorization: `Bearer ${quiet.token}`}})
+        return (await response.text()).includes('still running') ? undefined : true
+      }, {what: 'every check to finish once'})
       kube.clearRequests()
       for (let i = 0; i < 20; i++) {
         const response = await fetch(`${quiet.baseUrl}/health`)
