@@ -10,6 +10,7 @@ import {parseDuration} from '../lib/duration.js'
 import {DanubeError} from '../lib/errors.js'
 import {AgentRowStore, agentIsRunning, HEARTBEAT_INTERVAL_MS, processAlive} from '../lib/store/agent-row.js'
 import {DrainStore} from '../lib/store/drain.js'
+import {readStateIdentity, STATE_ID_HEADER} from '../lib/store/identity.js'
 import {Store} from '../lib/store/index.js'
 import {JobStore} from '../lib/store/jobs.js'
 import {KubeOrphanStore} from '../lib/store/kube-orphans.js'
@@ -115,11 +116,12 @@ export class Agent {
       this.watchdog = new EventLoopWatchdog(parseDuration(config.health.maxEventLoopDelay, 'health.maxEventLoopDelay'))
       this.watchdog.start()
 
-      this.http = new HttpServer(token, this.logger)
-      addHealthRoutes(this.http, this.health, this.watchdog, {version})
+      const {stateId} = readStateIdentity(store)
+      this.http = new HttpServer(token, this.logger, {[STATE_ID_HEADER]: stateId})
+      addHealthRoutes(this.http, this.health, this.watchdog, {version, stateId})
       addJobRoutes(this.http, this.jobService)
       const httpAddr = await this.http.listen(config.http.addr)
-      this.grpc = new GrpcServer(this.jobService, token, this.logger)
+      this.grpc = new GrpcServer(this.jobService, token, this.logger, stateId)
       const grpcAddr = await this.grpc.listen(config.grpc.addr)
       if (this.readiness) this.setReadiness(this.readiness)
 
@@ -130,7 +132,7 @@ export class Agent {
       this.runner.dispatch()
       this.cacSync?.start()
       this.health.start(warmUp)
-      this.logger.info('agent started', {pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name, stateDir: config.stateDir})
+      this.logger.info('agent started', {pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name, stateDir: config.stateDir, stateId})
       return {httpAddr, grpcAddr}
     } catch (error) {
       this.health?.stop()

@@ -46,10 +46,19 @@ ${describeExitCodes('health')}`
   }
 
   /** Every error, usage errors included, is UNKNOWN (3) for a monitoring plugin. */
+  protected override usageExitCode(): number {
+    return EXIT_UNKNOWN
+  }
+
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {
-    if (!this.jsonEnabled()) process.stdout.write(`${unknownLine(error.message.split('\n')[0]!.replace(/^Error: /, ''))}\n`)
     await super.catch(error)
     process.exitCode = EXIT_UNKNOWN
+  }
+
+  /** The report (its first line says UNKNOWN and why) on stdout, once; stderr carries only the hint. */
+  protected override renderError(danube: DanubeError): void {
+    process.stdout.write(`${unknownLine(danube.message)}\n`)
+    this.renderDiagnostics(danube)
   }
 }
 

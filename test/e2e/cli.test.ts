@@ -87,19 +87,57 @@ describe('with the agent running', () => {
 
 describe('with the agent down', () => {
   const stateDir = makeStateDir()
-  afterAll(() => removeStateDir(stateDir))
+  const stopped = makeStateDir()
+  beforeAll(async () => {
+    // A state directory whose agent ran once and stopped: a database, an agent row, a token.
+    const agent = await startAgent({stateDir: stopped})
+    await agent.stop('SIGTERM')
+  })
+  afterAll(() => {
+    removeStateDir(stateDir)
+    removeStateDir(stopped)
+  })
 
-  it('status works and reports the agent down', async () => {
-    const result = await runCli(['status', '--json'], {stateDir})
+  it('status works and reports the agent down, never that jobs are accepted', async () => {
+    const result = await runCli(['status', '--json'], {stateDir: stopped})
     expect(result.code).toBe(0)
-    expect(JSON.parse(result.stdout)).toMatchObject({agent: {state: 'down'}, jobs: {queued: 0}})
+    expect(JSON.parse(result.stdout)).toMatchObject({agent: {state: 'down'}, jobs: {queued: 0}, stateId: expect.stringMatching(/^[0-9a-f]{32}$/)})
+    const human = await runCli(['status'], {stateDir: stopped})
+    expect(human.code).toBe(0)
+    expect(human.stdout).toMatch(/^Drain +not draining \(the agent is down: no job is accepted or started until it runs\)$/m)
+    expect(human.stdout).not.toMatch(/accepting jobs|active/)
+  })
+
+  it('status with a state directory that does not exist, or sits under a file: exit 1 naming the path, and --json says so', async () => {
+    const missing = path.join(stateDir, 'no-such-dir')
+    const result = await runCli(['status'], {stateDir: missing})
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toBe(`danube: state directory ${missing} does not exist\nhint: point DANUBE_HOME (or stateDir in the config file) at the agent's state directory, or start the agent once (danube agent) to create it\n`)
+    const json = await runCli(['status', '--json'], {stateDir: missing})
+    expect(json.code).toBe(1)
+    expect(JSON.parse(json.stdout)).toMatchObject({error: {code: 'STATE_DIR_MISSING', exitCode: 1, message: expect.stringContaining(missing)}})
+    const file = path.join(stateDir, 'a-file')
+    writeFileSync(file, '')
+    const underFile = await runCli(['status', '--json'], {stateDir: path.join(file, 'state')})
+    expect(underFile.code).toBe(1)
+    expect(JSON.parse(underFile.stdout)).toMatchObject({error: {code: 'STATE_DIR_MISSING', message: expect.stringContaining('a part of its path is a file')}})
+    const noDatabase = await runCli(['status', '--json'], {stateDir})
+    expect(noDatabase.code).toBe(1)
+    expect(JSON.parse(noDatabase.stdout)).toMatchObject({error: {code: 'NO_DATABASE', message: `no danube database at ${path.join(stateDir, 'danube.db')}`}})
   })
 
   it('job run says the agent is not reachable, exit 1', async () => {
-    writeFileSync(path.join(stateDir, 'agent.token'), 'x'.repeat(64))
-    const result = await runCli(['job', 'run', '--file', '-'], {stateDir, input: twoStep, env: {DANUBE_HTTP_ADDR: '127.0.0.1:9'}})
+    const result = await runCli(['job', 'run', '--file', '-'], {stateDir: stopped, input: twoStep, env: {DANUBE_HTTP_ADDR: '127.0.0.1:9'}})
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/the agent is not reachable at 127.0.0.1:9/)
+    expect(result.stderr).toContain('hint: start it with `danube agent` (or `systemctl start danube`); if it listens elsewhere, set http.addr (DANUBE_HTTP_ADDR) to its address')
+  })
+
+  it('job run with no database says so, whatever listens on the network, exit 1', async () => {
+    const result = await runCli(['job', 'run', '--file', '-'], {stateDir, input: twoStep})
+    expect(result.code).toBe(1)
+    expect(result.stderr.split('\n')[0]).toBe(`danube: no danube database at ${path.join(stateDir, 'danube.db')}`)
   })
 
   it('job list says there is no database yet and how to create it', async () => {
@@ -152,15 +190,18 @@ describe('with the agent down', () => {
     expect(shown.settings.find((s) => s.key === 'stateDir')).toMatchObject({value: stateDir, source: 'env', env: 'DANUBE_HOME'})
   })
 
-  it('help lists each command with its exit statuses', async () => {
-    const result = await runCli(['job', 'run', '--help'], {stateDir})
-    expect(result.stdout).toContain('EXIT STATUS')
+  it('help lists each command with its exit statuses, the meanings in one column', async () => {
+    const result = await runCli(['job', 'run', '--help'], {stateDir, env: {COLUMNS: '200'}})
+    const section = result.stdout.slice(result.stdout.indexOf('EXIT STATUS')).split('\n\n')[0]!.split('\n').slice(1)
+    expect(section.map((line) => line.trim().split(/\s+/)[0])).toEqual(['0', '1', '2', '75'])
+    const columns = new Set(section.map((line) => line.search(/(?<=\d\s+)\S/)))
+    expect(columns.size).toBe(1)
     expect(result.stdout).toMatch(/75 +the agent is draining/)
   })
 
-  it('an unknown flag is a usage error, exit 2', async () => {
+  it('an unknown flag is a usage error naming the flag, then the usage line, exit 2', async () => {
     const result = await runCli(['status', '--bogus'], {stateDir})
     expect(result.code).toBe(2)
-    expect(result.stderr).toMatch(/Nonexistent flag: --bogus/)
+    expect(result.stderr).toBe('danube: unknown flag --bogus (status takes --json, --config)\nusage: danube status [--json] [--config <value>]\n')
   })
 })

@@ -9,6 +9,7 @@ import type * as Grpc from '@grpc/grpc-js'
 import type {HealthImplementation} from 'grpc-health-check'
 
 import {DanubeError} from '../../lib/errors.js'
+import {STATE_ID_METADATA} from '../../lib/store/identity.js'
 import type {Job} from '../../lib/jobs/model.js'
 import {bearerToken, tokenMatches} from '../../lib/token.js'
 import type {JobService} from '../jobs/service.js'
@@ -27,6 +28,8 @@ export class GrpcServer {
     private readonly jobs: JobService,
     private readonly token: string,
     private readonly logger: Logger,
+    /** Sent as metadata danube-state-id with every answer, errors included. */
+    private readonly stateId: string,
   ) {}
 
   async listen(addr: string): Promise<string> {
@@ -74,6 +77,9 @@ export class GrpcServer {
   private jobHandlers(grpc: typeof Grpc): Grpc.UntypedServiceImplementation {
     const unary = <Req>(call: (request: Req) => unknown): Grpc.handleUnaryCall<Req, unknown> => {
       return (ctx, callback) => {
+        const identity = new grpc.Metadata()
+        identity.set(STATE_ID_METADATA, this.stateId)
+        ctx.sendMetadata(identity)
         try {
           const header = ctx.metadata.get('authorization')[0]
           if (!tokenMatches(bearerToken(typeof header === 'string' ? header : header?.toString()), this.token)) {
@@ -81,7 +87,7 @@ export class GrpcServer {
           }
           callback(null, call(ctx.request))
         } catch (error) {
-          callback(toGrpcError(grpc, error, this.logger))
+          callback(toGrpcError(grpc, error, this.logger, this.stateId))
         }
       }
     }
@@ -140,11 +146,12 @@ const STATUS_BY_HTTP: Record<number, keyof typeof Grpc.status> = {
   503: 'UNAVAILABLE',
 }
 
-function toGrpcError(grpc: typeof Grpc, error: unknown, logger: Logger): Partial<Grpc.StatusObject> {
+function toGrpcError(grpc: typeof Grpc, error: unknown, logger: Logger, stateId: string): Partial<Grpc.StatusObject> {
   const danube = error instanceof DanubeError ? error : new DanubeError('INTERNAL', 'internal error; see the agent log', {httpStatus: 500})
   if (!(error instanceof DanubeError)) logger.error('grpc call failed', {error: (error as Error).message})
   const metadata = new grpc.Metadata()
   metadata.set('danube-error-code', danube.code)
+  metadata.set(STATE_ID_METADATA, stateId)
   if (danube.retryAfterSeconds !== undefined) metadata.set('retry-after', String(danube.retryAfterSeconds))
   return {code: grpc.status[STATUS_BY_HTTP[danube.httpStatus] ?? 'INTERNAL'], details: danube.message, metadata}
 }

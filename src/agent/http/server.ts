@@ -46,6 +46,8 @@ export class HttpServer {
   constructor(
     private readonly token: string,
     private readonly logger: Logger,
+    /** Sent with every response, errors included (Danube-State-Id: which state directory this agent serves). */
+    private readonly responseHeaders: Readonly<Record<string, string>> = {},
   ) {}
 
   /** Registers a route; `:name` segments become params. Routes under /api/ require the token. */
@@ -92,6 +94,7 @@ export class HttpServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const controller = new AbortController()
     res.on('close', () => controller.abort())
+    for (const [name, value] of Object.entries(this.responseHeaders)) res.setHeader(name, value)
     try {
       const url = new URL(req.url ?? '/', 'http://agent.invalid')
       const matching = this.routes.filter((r) => r.pattern.test(url.pathname))
