@@ -93,7 +93,7 @@ export function renderEnd(view: DrainView, result: DrainRunResult): void {
   const still = snapshot.running.map((j) => `${j.id} (${j.name}${j.startedAt ? `, ${formatDuration(snapshot.at.getTime() - Date.parse(j.startedAt))}` : ''})`).join(', ')
   const lines: Partial<Record<DrainRunEnd, [string, 'stdout' | 'stderr']>> = {
     drained: [`Drained. ${counts}${killed}. Safe to stop the agent; resume with: danube drain --cancel`, 'stdout'],
-    'timed-out': [`Deadline reached; ${snapshot.running.length} job(s) still running: ${still}. The drain remains active (wait: danube drain --monitor; kill: danube drain --timeout 0s --force; resume: danube drain --cancel).`, 'stderr'],
+    'timed-out': [`Deadline reached; ${snapshot.running.length} job(s) still running: ${still}. The drain is still on: no new job starts (wait: danube drain --monitor; kill: danube drain --timeout 0s --force; resume: danube drain --cancel).`, 'stderr'],
     cancelled: [`The drain was cancelled while watching${snapshot.record?.endedBy ? ` by ${snapshot.record.endedBy}` : ''}${snapshot.record?.endMessage ? ` ("${snapshot.record.endMessage}")` : ''}; jobs start again.`, 'stderr'],
     interrupted: ['Stopped watching; the drain continues. Watch again: danube drain --monitor; cancel: danube drain --cancel', 'stderr'],
     stuck: [snapshot.running.length > 0 ? `Killed jobs still not gone 60s after the forced deadline and grace period: ${still}. The drain stays on until they are gone; check the executor (processes, pods in Terminating).` : leftBehindLine(report), 'stderr'],

@@ -80,7 +80,7 @@ describe('danube drain (real agent, real jobs)', () => {
     const timedOut = await runCli(['drain', '--timeout', '1s'], {stateDir})
     expect(timedOut.code).toBe(3)
     expect(timedOut.stderr).toContain(`Deadline reached; 1 job(s) still running: ${slow.body.id} (slow`)
-    expect(timedOut.stderr).toContain('The drain remains active')
+    expect(timedOut.stderr).toContain('The drain is still on: no new job starts')
     expect(drainRow(stateDir).state).toBe('draining')
     expect((await getJob(agent, slow.body.id!)).state).toBe('running')
 

@@ -5,11 +5,12 @@
 // holds and resets, never whatever else listens on the machine.
 
 import {type ChildProcess, spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {readFileSync, rmSync} from 'node:fs'
 import {createServer, type Server} from 'node:net'
-import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+
+import {tempDir} from './temp.js'
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = path.join(REPO_ROOT, 'bin/run.js')
@@ -29,8 +30,9 @@ export interface AgentProcess {
   api(pathname: string, init?: RequestInit): Promise<Response>
 }
 
+/** A temporary state directory, removed when the test file ends (test/support/temp.ts). */
 export function makeStateDir(prefix = 'danube-test-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix))
+  return tempDir(prefix)
 }
 
 /**
@@ -49,9 +51,8 @@ async function unansweredAddr(): Promise<string> {
 export const UNANSWERED_HTTP_ADDR = await unansweredAddr()
 export const UNANSWERED_GRPC_ADDR = await unansweredAddr()
 
-/** This test process's HOME (and XDG directories under it), removed when the process exits. */
-export const TEST_HOME = mkdtempSync(path.join(tmpdir(), 'danube-home-'))
-process.once('exit', () => rmSync(TEST_HOME, {recursive: true, force: true}))
+/** This test file's HOME (and XDG directories under it), removed when the file ends. */
+export const TEST_HOME = tempDir('danube-home-')
 
 /**
  * The environment every test process gets: its own state dir and HOME, agent addresses that no other

@@ -1,13 +1,13 @@
-import {mkdtempSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
 import {describeConfig, envName, loadConfig} from '../../../src/lib/config/index.js'
+import {tempDir} from '../../support/temp.js'
 
 function configFile(text: string): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'danube-config-')), 'config.yaml')
+  const file = path.join(tempDir('danube-config-'), 'config.yaml')
   writeFileSync(file, text)
   return file
 }
@@ -81,7 +81,7 @@ describe('loadConfig', () => {
   })
 
   it('disables Kubernetes when no kubeconfig is found', () => {
-    const {config} = loadConfig({env: {HOME: mkdtempSync(path.join(tmpdir(), 'home-'))}, isRoot: false})
+    const {config} = loadConfig({env: {HOME: tempDir('home-')}, isRoot: false})
     if (!config.kubernetes.kubeconfig) expect(config.kubernetes.enabled).toBe(false)
   })
 })

@@ -13,7 +13,7 @@ export function drainCheck(store: () => Store): HealthCheck {
     observedUnit: 'state',
     run: async () => {
       const drain = readDrainState(store())
-      if (drain.state === 'active') return {status: 'pass', observedValue: 'active', observedUnit: 'state', output: 'not draining: admitting jobs'}
+      if (drain.state === 'active') return {status: 'pass', observedValue: 'active', observedUnit: 'state', output: 'not draining; admitting jobs'}
       const since = drain.requestedAt ? ` since ${drain.requestedAt}` : ''
       const deadline = drain.deadlineAt ? `, deadline ${drain.deadlineAt}` : ''
       // The state is the observed value, printed just before this text: not repeated here.

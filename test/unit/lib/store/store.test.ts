@@ -1,9 +1,8 @@
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import Database from 'better-sqlite3'
-import {afterEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import type {Clock} from '../../../../src/lib/clock.js'
 import {localStateIdentity, readStateIdentity} from '../../../../src/lib/store/identity.js'
@@ -11,19 +10,14 @@ import {Store, SCHEMA_VERSION} from '../../../../src/lib/store/index.js'
 import {MIGRATIONS} from '../../../../src/lib/store/migrations.js'
 import {JobStore} from '../../../../src/lib/store/jobs.js'
 import {validateJobSpec} from '../../../../src/lib/jobs/spec.js'
+import {tempDir} from '../../../support/temp.js'
 
 const fixedClock: Clock = {now: () => new Date('2026-11-27T08:00:00.000Z')}
 const spec = validateJobSpec({name: 'build', steps: [{run: 'make'}, {name: 'test', run: 'make test'}]})
 
-const made: string[] = []
 function stateDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'danube-store-'))
-  made.push(dir)
-  return dir
+  return tempDir('danube-store-')
 }
-afterEach(() => {
-  for (const dir of made.splice(0)) rmSync(dir, {recursive: true, force: true})
-})
 
 describe('Store', () => {
   it('creates and migrates a new database in WAL mode with foreign keys on', () => {

@@ -1,8 +1,7 @@
 // Copying a Kubernetes job's outputs home: the marker/checksum protocol of the final container's log and the tar
 // rules (regular files and directories only; absolute paths, .., links and special files refused).
 
-import {existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {existsSync, lstatSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
@@ -10,6 +9,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 import {extractOutputs, parseOutputsLog} from '../../../../../src/agent/executors/kubernetes/outputs.js'
 import {JobLog} from '../../../../../src/lib/jobs/log.js'
 import {outputsLog, tarOf} from '../../../../support/kube-outputs.js'
+import {tempDir} from '../../../../support/temp.js'
 
 const dirs: string[] = []
 afterEach(() => {
@@ -17,7 +17,7 @@ afterEach(() => {
 })
 
 function scratch(): {artifacts: string; log: JobLog; logText: () => string} {
-  const dir = mkdtempSync(path.join(tmpdir(), 'danube-outputs-'))
+  const dir = tempDir('danube-outputs-')
   dirs.push(dir)
   const log = new JobLog(path.join(dir, 'job.log'), 1 << 20)
   return {artifacts: path.join(dir, 'artifacts'), log, logText: () => readFileSync(log.file, 'utf8')}
