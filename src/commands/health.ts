@@ -5,7 +5,7 @@ import type {HealthDocument} from '../agent/health/types.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {describeExitCodes} from '../cli/exit-codes.js'
 import {renderHealth, unknownLine} from '../cli/health-render.js'
-import {formatDuration, parseDuration} from '../lib/duration.js'
+import {formatDurationExact, parseDuration} from '../lib/duration.js'
 import {DanubeError} from '../lib/errors.js'
 
 export const EXIT_UNKNOWN = 3
@@ -65,7 +65,7 @@ ${describeExitCodes('health')}`
 function withTimeout(probe: Promise<HealthReport>, timeoutMs: number): Promise<HealthReport> {
   let timer: NodeJS.Timeout | undefined
   const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new DanubeError('HEALTH_TIMEOUT', `health checks did not finish within ${formatDuration(timeoutMs)} (--timeout)`, {exitCode: EXIT_UNKNOWN})), timeoutMs)
+    timer = setTimeout(() => reject(new DanubeError('HEALTH_TIMEOUT', `health checks did not finish within ${formatDurationExact(timeoutMs)} (--timeout)`, {exitCode: EXIT_UNKNOWN})), timeoutMs)
   })
   return Promise.race([probe, expired]).finally(() => clearTimeout(timer))
 }

@@ -20,20 +20,20 @@ import {
 } from '@kubernetes/client-node'
 import {DanubeError} from '../errors.js'
 import {errorForStatus, type KubeCallTarget, type KubeStatus, type MapContext, toKubeError} from './errors.js'
-import {
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  type DeleteJobOptions,
-  type DeletePodOptions,
-  type KubeCallInfo,
-  type KubeClient,
-  type KubeClientOptions,
-  type KubeVersion,
-  type ListResult,
-  type ReadyzResult,
-  type WatchDone,
-  type WatchEventType,
-  type WatchHandle,
-  type WatchOptions,
+import {DEFAULT_REQUEST_TIMEOUT_MS} from './defaults.js'
+import type {
+  DeleteJobOptions,
+  DeletePodOptions,
+  KubeCallInfo,
+  KubeClient,
+  KubeClientOptions,
+  KubeVersion,
+  ListResult,
+  ReadyzResult,
+  WatchDone,
+  WatchEventType,
+  WatchHandle,
+  WatchOptions,
 } from './index.js'
 
 interface CallScope {
