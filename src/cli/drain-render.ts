@@ -19,12 +19,12 @@ export interface DrainView extends DrainRunListener {
   stop(): void
 }
 
-export function viewMode(json: boolean, stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): DrainViewMode {
+export function viewMode(json: boolean, stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr, env: NodeJS.ProcessEnv = process.env): DrainViewMode {
   if (json) return 'quiet'
   // A pty without a size (script, expect, some CI runners) reports 0 columns, and ora's clear() then
   // divides by zero and loops forever: a spinner only where the terminal has a width.
   const sized = (stderr.columns ?? 0) > 0
-  return stdout.isTTY && stderr.isTTY && sized && process.env.TERM !== 'dumb' ? 'spinner' : 'lines'
+  return stdout.isTTY && stderr.isTTY && sized && env.TERM !== 'dumb' ? 'spinner' : 'lines'
 }
 
 export async function createDrainView(mode: DrainViewMode): Promise<DrainView> {

@@ -1,10 +1,11 @@
 // The CLI as an operator runs it: bin/run.js in a child process, exit codes, stdout and stderr.
-import {chmodSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent} from '../support/agent-process.js'
+import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
+import {processIsLive} from '../support/processes.js'
 
 const twoStep = 'name: e2e\nsteps:\n  - name: build\n    run: echo building\n  - name: package\n    run: echo hi > "$DANUBE_OUTPUT_DIR/out.txt"\n'
 
@@ -51,12 +52,20 @@ describe('with the agent running', () => {
   })
 
   it('job cancel cancels a running job', async () => {
-    const started = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: agent.stateDir, input: 'name: long\nsteps:\n  - run: sleep 60\n'})
+    const started = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: agent.stateDir, input: 'name: long\nsteps:\n  - run: echo $$ > "$DANUBE_WORKSPACE/../long.pid"; exec sleep 60\n'})
     const {id} = JSON.parse(started.stdout) as {id: string}
+    const pidFile = path.join(agent.stateDir, 'work', id, 'long.pid')
+    const stepPid = Number(await waitFor(() => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : undefined), {what: 'the step running'}))
+    expect(processIsLive(stepPid)).toBe(true)
     const cancelled = await runCli(['job', 'cancel', id], {stateDir: agent.stateDir})
     expect(cancelled.code).toBe(0)
-    const again = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: agent.stateDir, input: 'name: x\nsteps: [{run: "true"}]\n'})
-    expect(again.code).toBe(0)
+    expect(cancelled.stdout).toMatch(new RegExp(`^job ${id} (cancelling|cancelled)\n$`))
+    const job = await waitFor(async () => {
+      const shown = JSON.parse((await runCli(['job', 'show', id, '--json'], {stateDir: agent.stateDir})).stdout) as {state: string; reason: string | null}
+      return shown.state === 'running' ? undefined : shown
+    }, {what: 'the job to end'})
+    expect(job).toMatchObject({state: 'cancelled', reason: 'user'})
+    expect(processIsLive(stepPid)).toBe(false)
   })
 
   it('status --json reports the running agent', async () => {

@@ -5,6 +5,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, removeStateDir, startAgent, waitFor} from '../support/agent-process.js'
+import {releaseGate} from '../support/drain.js'
 import {processIsLive} from '../support/processes.js'
 
 interface JobJson {
@@ -88,9 +89,13 @@ describe('a job on the local executor', () => {
   })
 
   it('times out, killing the step', async () => {
-    const created = await trigger({name: 'slow', timeout: '1s', steps: [{run: 'sleep 30'}]})
+    const created = await trigger({name: 'slow', timeout: '1s', steps: [{run: 'echo $$ > "$DANUBE_WORKSPACE/../slow.pid"; exec sleep 30'}]})
+    const pidFile = path.join(agent.stateDir, 'work', created.id, 'slow.pid')
+    const stepPid = Number(await waitFor(() => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : undefined), {what: 'the step pid'}))
+    expect(processIsLive(stepPid)).toBe(true)
     const done = await finished(created.id)
     expect(done).toMatchObject({state: 'failed', reason: 'timeout'})
+    expect(processIsLive(stepPid)).toBe(false)
   })
 
   it('cancel kills the whole process group, even a child that ignores SIGTERM', async () => {
@@ -130,13 +135,24 @@ describe('a job on the local executor', () => {
   })
 
   it('starts queued jobs first-in first-out within jobs.maxConcurrent', async () => {
+    // Start order is observed, not inferred from millisecond timestamps (ties): four blockers fill the
+    // slots, then each release frees exactly one slot and the job that takes it appends its name.
+    const order = path.join(agent.stateDir, 'fifo-order')
+    const blockers = [0, 1, 2, 3].map((n) => releaseGate(agent.stateDir, `fifo-blocker-${n}`))
+    const blockerIds = await Promise.all(blockers.map(async (gate, n) => (await trigger({name: `fifo-blocker-${n}`, steps: [{run: gate.run}]})).id))
+    await Promise.all(blockerIds.map((id) => waitFor(async () => (await job(id)).state === 'running', {what: `${id} running`})))
+    const holds = [0, 1, 2, 3].map((n) => releaseGate(agent.stateDir, `fifo-hold-${n}`))
     const ids: string[] = []
-    for (let n = 0; n < 8; n++) ids.push((await trigger({name: `fifo-${n}`, steps: [{run: 'sleep 0.2'}]})).id)
+    for (let n = 0; n < 4; n++) ids.push((await trigger({name: `fifo-${n}`, steps: [{run: `echo fifo-${n} >> '${order}'; ${holds[n]!.run}`}]})).id)
+    const lines = () => (existsSync(order) ? readFileSync(order, 'utf8').split('\n').filter(Boolean) : [])
+    for (const [n, gate] of blockers.entries()) {
+      gate.release()
+      await waitFor(() => lines().length === n + 1, {what: `job ${n + 1} started`})
+    }
+    for (const gate of holds) gate.release()
     const done = await Promise.all(ids.map((id) => finished(id)))
     expect(done.every((j) => j.state === 'succeeded')).toBe(true)
-    const {jobs} = (await (await agent.api('/api/v1/jobs?limit=8')).json()) as {jobs: {id: string; startedAt: string}[]}
-    const startOrder = [...jobs].sort((a, b) => a.startedAt.localeCompare(b.startedAt)).map((j) => j.id)
-    expect(startOrder).toEqual(ids)
+    expect(lines()).toEqual(['fifo-0', 'fifo-1', 'fifo-2', 'fifo-3'])
   })
 })
 
