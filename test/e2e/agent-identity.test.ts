@@ -11,6 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {HealthDocument} from '../../src/agent/health/types.js'
 import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent} from '../support/agent-process.js'
+import {parseAs} from '../support/schemas.js'
 
 const stateIdOf = (agent: AgentProcess) => /"stateId":"([0-9a-f]{32})"/.exec(agent.logs())![1]!
 
@@ -52,7 +53,7 @@ describe('an agent of another state directory on the address the CLI uses', () =
   it('health: agent:heartbeat fails naming the agent that answered and the one expected; CRITICAL, exit 2', async () => {
     const result = await runCli(['health', '--json'], {stateDir: a.stateDir, env})
     expect(result.code).toBe(2)
-    const document = JSON.parse(result.stdout) as HealthDocument
+    const document = parseAs<HealthDocument>('health', result.stdout)
     expect(document.status).toBe('fail')
     const heartbeat = document.checks['agent:heartbeat']![0]!
     expect(heartbeat.status).toBe('fail')
@@ -91,7 +92,7 @@ describe('an agent of another state directory on the address the CLI uses', () =
   it('job run and job cancel refuse B with exit 1 and admit nothing there', async () => {
     const run = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: a.stateDir, env, input: 'name: x\nsteps: [{run: "true"}]\n'})
     expect(run.code).toBe(1)
-    expect(JSON.parse(run.stdout)).toMatchObject({error: {code: 'AGENT_MISMATCH', exitCode: 1, message: expect.stringContaining(`(state id ${idB}) answered at ${b.httpAddr}, not the agent of ${a.stateDir}`)}})
+    expect(parseAs('error', run.stdout)).toMatchObject({error: {code: 'AGENT_MISMATCH', exitCode: 1, message: expect.stringContaining(`(state id ${idB}) answered at ${b.httpAddr}, not the agent of ${a.stateDir}`)}})
     const cancel = await runCli(['job', 'cancel', 'some-id'], {stateDir: a.stateDir, env})
     expect(cancel.code).toBe(1)
     expect(cancel.stderr.split('\n')[0]).toBe(`danube: the agent of another state directory (state id ${idB}) answered at ${b.httpAddr}, not the agent of ${a.stateDir} (state id ${idA})`)
@@ -102,14 +103,14 @@ describe('an agent of another state directory on the address the CLI uses', () =
   it('the CLI of B\'s own state directory trusts B', async () => {
     const result = await runCli(['health', '--json'], {stateDir: b.stateDir, env})
     expect(result.code).toBe(0)
-    expect((JSON.parse(result.stdout) as HealthDocument).checks['agent:heartbeat']![0]!.status).toBe('pass')
+    expect(parseAs<HealthDocument>('health', result.stdout).checks['agent:heartbeat']![0]!.status).toBe('pass')
   })
 
   it('a state directory that does not exist is CRITICAL with the path and the fix, although B answers', async () => {
     const missing = path.join(a.stateDir, 'no-such-dir')
     const result = await runCli(['health', '--json'], {stateDir: missing, env})
     expect(result.code).toBe(2)
-    const heartbeat = (JSON.parse(result.stdout) as HealthDocument).checks['agent:heartbeat']![0]!
+    const heartbeat = parseAs<HealthDocument>('health', result.stdout).checks['agent:heartbeat']![0]!
     expect(heartbeat).toMatchObject({status: 'fail', output: expect.stringContaining(`cannot vouch for any agent: state directory ${missing} does not exist (fix: point DANUBE_HOME`)})
     const human = await runCli(['health'], {stateDir: missing, env})
     expect(human.code).toBe(2)
@@ -121,7 +122,7 @@ describe('an agent of another state directory on the address the CLI uses', () =
     writeFileSync(path.join(dir, 'danube.db'), 'not sqlite '.repeat(100))
     const result = await runCli(['health', '--json'], {stateDir: dir, env})
     expect(result.code).toBe(2)
-    const heartbeat = (JSON.parse(result.stdout) as HealthDocument).checks['agent:heartbeat']![0]!
+    const heartbeat = parseAs<HealthDocument>('health', result.stdout).checks['agent:heartbeat']![0]!
     expect(heartbeat).toMatchObject({status: 'fail', output: expect.stringContaining(`${path.join(dir, 'danube.db')} is not a SQLite database`)})
     removeStateDir(dir)
   })

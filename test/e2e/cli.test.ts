@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 import {processIsLive} from '../support/processes.js'
+import {parseAs} from '../support/schemas.js'
 
 const twoStep = 'name: e2e\nsteps:\n  - name: build\n    run: echo building\n  - name: package\n    run: echo hi > "$DANUBE_OUTPUT_DIR/out.txt"\n'
 
@@ -25,16 +26,16 @@ describe('with the agent running', () => {
   it('job run --wait --json prints exactly one JSON document and exits 0 when the job succeeds', async () => {
     const result = await runCli(['job', 'run', '--file', specFile, '--wait', '--json'], {stateDir: agent.stateDir})
     expect(result.code).toBe(0)
-    const job = JSON.parse(result.stdout) as {id: string; state: string}
+    const job = parseAs<{id: string; state: string}>('job-run', result.stdout)
     expect(job.state).toBe('succeeded')
     expect(readFileSync(path.join(agent.stateDir, 'artifacts', job.id, 'out.txt'), 'utf8')).toBe('hi\n')
 
     const shown = await runCli(['job', 'show', job.id, '--json'], {stateDir: agent.stateDir})
-    expect(JSON.parse(shown.stdout)).toMatchObject({id: job.id, state: 'succeeded', steps: [{name: 'build'}, {name: 'package'}]})
+    expect(parseAs('job-show', shown.stdout)).toMatchObject({id: job.id, state: 'succeeded', steps: [{name: 'build'}, {name: 'package'}]})
     const logs = await runCli(['job', 'logs', job.id], {stateDir: agent.stateDir})
     expect(logs.stdout).toContain('building')
     const list = await runCli(['job', 'list', '--state', 'succeeded', '--json'], {stateDir: agent.stateDir})
-    expect((JSON.parse(list.stdout) as {jobs: {id: string}[]}).jobs.map((j) => j.id)).toContain(job.id)
+    expect(parseAs<{jobs: {id: string}[]}>('job-list', list.stdout).jobs.map((j) => j.id)).toContain(job.id)
   })
 
   it('job run reads the spec from standard input and exits 1 under --wait when the job fails', async () => {
@@ -61,7 +62,7 @@ describe('with the agent running', () => {
     expect(cancelled.code).toBe(0)
     expect(cancelled.stdout).toMatch(new RegExp(`^job ${id} (cancelling|cancelled)\n$`))
     const job = await waitFor(async () => {
-      const shown = JSON.parse((await runCli(['job', 'show', id, '--json'], {stateDir: agent.stateDir})).stdout) as {state: string; reason: string | null}
+      const shown = parseAs<{state: string; reason: string | null}>('job-show', (await runCli(['job', 'show', id, '--json'], {stateDir: agent.stateDir})).stdout)
       return shown.state === 'running' ? undefined : shown
     }, {what: 'the job to end'})
     expect(job).toMatchObject({state: 'cancelled', reason: 'user'})
@@ -70,7 +71,7 @@ describe('with the agent running', () => {
 
   it('status --json reports the running agent', async () => {
     const result = await runCli(['status', '--json'], {stateDir: agent.stateDir})
-    const status = JSON.parse(result.stdout) as {agent: {state: string; pid: number; httpAddr: string}; drain: {state: string}}
+    const status = parseAs<{agent: {state: string; pid: number; httpAddr: string}; drain: {state: string}}>('status', result.stdout)
     expect(status.agent).toMatchObject({state: 'running', pid: agent.child.pid, httpAddr: agent.httpAddr})
     expect(status.drain.state).toBe('active')
   })
@@ -82,7 +83,7 @@ describe('with the agent running', () => {
     expect(result.stderr.split('\n')[0]).toMatch(/^danube: standard input is not valid YAML or JSON/)
     const unknown = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: agent.stateDir, input: 'name: x\nsteps: [{run: "true"}]\ntimeout: 10\n'})
     expect(unknown.code).toBe(2)
-    expect(JSON.parse(unknown.stdout)).toMatchObject({error: {code: 'INVALID_SPEC', exitCode: 2}})
+    expect(parseAs('error', unknown.stdout)).toMatchObject({error: {code: 'INVALID_SPEC', exitCode: 2}})
     const after = JSON.parse((await runCli(['job', 'list', '--json', '--limit', '1000'], {stateDir: agent.stateDir})).stdout).jobs.length
     expect(after).toBe(before)
   })
@@ -110,7 +111,7 @@ describe('with the agent down', () => {
   it('status works and reports the agent down, never that jobs are accepted', async () => {
     const result = await runCli(['status', '--json'], {stateDir: stopped})
     expect(result.code).toBe(0)
-    expect(JSON.parse(result.stdout)).toMatchObject({agent: {state: 'down'}, jobs: {queued: 0}, stateId: expect.stringMatching(/^[0-9a-f]{32}$/)})
+    expect(parseAs('status', result.stdout)).toMatchObject({agent: {state: 'down'}, jobs: {queued: 0}, stateId: expect.stringMatching(/^[0-9a-f]{32}$/)})
     const human = await runCli(['status'], {stateDir: stopped})
     expect(human.code).toBe(0)
     expect(human.stdout).toMatch(/^Drain +not draining \(the agent is down: no job is accepted or started until it runs\)$/m)
@@ -125,15 +126,15 @@ describe('with the agent down', () => {
     expect(result.stderr).toBe(`danube: state directory ${missing} does not exist\nhint: point DANUBE_HOME (or stateDir in the config file) at the agent's state directory, or start the agent once (danube agent) to create it\n`)
     const json = await runCli(['status', '--json'], {stateDir: missing})
     expect(json.code).toBe(1)
-    expect(JSON.parse(json.stdout)).toMatchObject({error: {code: 'STATE_DIR_MISSING', exitCode: 1, message: expect.stringContaining(missing)}})
+    expect(parseAs('error', json.stdout)).toMatchObject({error: {code: 'STATE_DIR_MISSING', exitCode: 1, message: expect.stringContaining(missing)}})
     const file = path.join(stateDir, 'a-file')
     writeFileSync(file, '')
     const underFile = await runCli(['status', '--json'], {stateDir: path.join(file, 'state')})
     expect(underFile.code).toBe(1)
-    expect(JSON.parse(underFile.stdout)).toMatchObject({error: {code: 'STATE_DIR_MISSING', message: expect.stringContaining('a part of its path is a file')}})
+    expect(parseAs('error', underFile.stdout)).toMatchObject({error: {code: 'STATE_DIR_MISSING', message: expect.stringContaining('a part of its path is a file')}})
     const noDatabase = await runCli(['status', '--json'], {stateDir})
     expect(noDatabase.code).toBe(1)
-    expect(JSON.parse(noDatabase.stdout)).toMatchObject({error: {code: 'NO_DATABASE', message: `no danube database at ${path.join(stateDir, 'danube.db')}`}})
+    expect(parseAs('error', noDatabase.stdout)).toMatchObject({error: {code: 'NO_DATABASE', message: `no danube database at ${path.join(stateDir, 'danube.db')}`}})
   })
 
   it('job run says the agent is not reachable, exit 1', async () => {
@@ -194,7 +195,7 @@ describe('with the agent down', () => {
 
   it('config show --json gives every key with its source', async () => {
     const result = await runCli(['config', 'show', '--json'], {stateDir, env: {DANUBE_JOBS_MAX_CONCURRENT: '3'}})
-    const shown = JSON.parse(result.stdout) as {settings: {key: string; value: unknown; source: string; env: string}[]}
+    const shown = parseAs<{settings: {key: string; value: unknown; source: string; env: string}[]}>('config-show', result.stdout)
     expect(shown.settings.find((s) => s.key === 'jobs.maxConcurrent')).toEqual({key: 'jobs.maxConcurrent', value: 3, source: 'env', env: 'DANUBE_JOBS_MAX_CONCURRENT'})
     expect(shown.settings.find((s) => s.key === 'stateDir')).toMatchObject({value: stateDir, source: 'env', env: 'DANUBE_HOME'})
   })

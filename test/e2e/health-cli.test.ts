@@ -9,8 +9,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {HealthDocument} from '../../src/agent/health/types.js'
 import {type AgentProcess, REPO_ROOT, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 import {staticImportGraph} from '../support/imports.js'
+import {parseAs} from '../support/schemas.js'
 
-const parse = (stdout: string) => JSON.parse(stdout) as HealthDocument
+const parse = (stdout: string) => parseAs<HealthDocument>('health', stdout)
 
 describe('danube health', () => {
   let agent: AgentProcess
@@ -47,7 +48,7 @@ describe('danube health', () => {
     expect(unknown.stdout).toMatch(/^DANUBE UNKNOWN - --exclude: no health check named "nope:x"/)
     const unknownJson = await runCli(['health', '--json', '--exclude', 'nope:x'], {stateDir, env})
     expect(unknownJson.code).toBe(3)
-    expect(JSON.parse(unknownJson.stdout)).toMatchObject({error: {code: 'UNKNOWN_CHECK', exitCode: 3}})
+    expect(parseAs('error', unknownJson.stdout)).toMatchObject({error: {code: 'UNKNOWN_CHECK', exitCode: 3}})
     expect((await runCli(['health', '--bogus'], {stateDir, env})).code).toBe(3)
     expect((await runCli(['health', '--timeout', '10'], {stateDir, env})).code).toBe(3)
   })

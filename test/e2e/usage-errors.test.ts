@@ -4,6 +4,7 @@
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {makeStateDir, removeStateDir, runCli} from '../support/agent-process.js'
+import {parseAs} from '../support/schemas.js'
 
 const stateDir = makeStateDir()
 afterAll(() => removeStateDir(stateDir))
@@ -31,7 +32,7 @@ describe('parse errors', () => {
     const result = await runCli(['job', 'show', '--json'], {stateDir})
     expect(result.code).toBe(2)
     expect(result.stderr).toBe('')
-    expect(JSON.parse(result.stdout)).toEqual({error: {code: 'USAGE', message: 'missing argument ID (job id)', hint: 'usage: danube job show ID [--json] [--config <value>]', exitCode: 2}})
+    expect(parseAs('error', result.stdout)).toEqual({error: {code: 'USAGE', message: 'missing argument ID (job id)', hint: 'usage: danube job show ID [--json] [--config <value>]', exitCode: 2}})
   })
 
   it('an unknown command: the closest command and the list, in the same style, exit 2', async () => {
@@ -44,7 +45,7 @@ describe('parse errors', () => {
     expect(typo.stdout).toBe('')
     const json = await runCli(['bogus', '--json'], {stateDir})
     expect(json.code).toBe(2)
-    expect(JSON.parse(json.stdout)).toMatchObject({error: {code: 'USAGE', message: 'unknown command "bogus"', exitCode: 2}})
+    expect(parseAs('error', json.stdout)).toMatchObject({error: {code: 'USAGE', message: 'unknown command "bogus"', exitCode: 2}})
   })
 
   it('health: UNKNOWN (3), the report line once on stdout, only the usage line on stderr', async () => {
