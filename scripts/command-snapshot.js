@@ -32,7 +32,7 @@ export function fieldPaths(schema, prefix = '', seen = new Set()) {
     return fieldPaths(loadSchema(file), prefix, new Set([...seen, file]))
   }
   const out = []
-  for (const branch of schema.anyOf ?? []) out.push(...fieldPaths(branch, prefix, seen))
+  for (const branch of [...(schema.anyOf ?? []), ...(schema.allOf ?? [])]) out.push(...fieldPaths(branch, prefix, seen))
   if (schema.items) out.push(...fieldPaths(schema.items, `${prefix}[]`, seen))
   for (const name of schema.required ?? []) {
     const child = `${prefix ? `${prefix}.` : ''}${name}`

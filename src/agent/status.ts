@@ -4,7 +4,7 @@
 import type {Clock} from '../lib/clock.js'
 import type {DanubeConfig} from '../lib/config/index.js'
 import type {JobState} from '../lib/jobs/model.js'
-import {AgentRowStore, agentIsRunning} from '../lib/store/agent-row.js'
+import {AgentRowStore, type AgentSandbox, agentIsRunning} from '../lib/store/agent-row.js'
 import {type DrainOutcome, DrainStore, type DrainStateName} from '../lib/store/drain.js'
 import {checkStateDir, readStateIdentity} from '../lib/store/identity.js'
 import {Store} from '../lib/store/index.js'
@@ -43,6 +43,12 @@ export interface AgentStatus {
   drain: DrainStatus
   jobs: Record<JobState, number>
   executor: string
+  /**
+   * How the running agent isolates local job steps (mode bubblewrap or none, with why and the fix when none);
+   * null while the agent is down or for the Kubernetes executor. `sandboxSetting` is jobs.local.sandbox.
+   */
+  sandbox: AgentSandbox | null
+  sandboxSetting: string
   stateDir: string
   /** The identity of the state directory (the id the agent sends as Danube-State-Id). */
   stateId: string
@@ -56,6 +62,8 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
     drain: {state: 'active', since: null, updatedAt: '', requestedBy: null, message: null, deadlineAt: null, force: false, gracePeriodSeconds: null, running: 0, queued: 0, deferred: 0, lastDrain: null},
     jobs: {queued: 0, deferred: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0},
     executor: config.jobs.executor,
+    sandbox: null,
+    sandboxSetting: config.jobs.local.sandbox,
     stateDir: config.stateDir,
     stateId: '',
     orphans: [],
@@ -102,6 +110,7 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
       jobs,
       executor: running && row ? row.executor : config.jobs.executor,
       stateId: readStateIdentity(store).stateId,
+      sandbox: running && row ? row.sandbox : null,
       orphans: new KubeOrphanStore(store, clock).list(),
     }
   } finally {

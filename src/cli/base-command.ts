@@ -7,7 +7,8 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {type LoadedConfig, loadConfig} from '../lib/config/index.js'
-import {DanubeError, EXIT_USAGE} from '../lib/errors.js'
+import {boundDetails, DanubeError, EXIT_USAGE} from '../lib/errors.js'
+import {visible} from './render.js'
 import {type CommandShape, usageErrorFromParse} from './usage.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -71,14 +72,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Human rendering of an error: `danube: message`, then the hint (or the usage line) and details, on stderr. */
   protected renderError(danube: DanubeError): void {
-    process.stderr.write(`danube: ${danube.message}\n`)
+    // Messages quote what operators and clients sent (job names, ids, keys): never raw control characters.
+    process.stderr.write(`danube: ${visible(danube.message)}\n`)
     this.renderDiagnostics(danube)
   }
 
   /** What follows the message: the hint (a usage line as it is), then details after the first. */
   protected renderDiagnostics(danube: DanubeError): void {
-    if (danube.hint) process.stderr.write(danube.hint.startsWith('usage: ') ? `${danube.hint}\n` : `hint: ${danube.hint}\n`)
-    for (const detail of danube.details?.slice(1) ?? []) process.stderr.write(`  ${detail.path}: ${detail.message}\n`)
+    if (danube.hint) process.stderr.write(danube.hint.startsWith('usage: ') ? `${visible(danube.hint)}\n` : `hint: ${visible(danube.hint)}\n`)
+    for (const detail of boundDetails(danube.details ?? []).slice(1)) process.stderr.write(`  ${visible(detail.path)}: ${visible(detail.message)}\n`)
   }
 }
 

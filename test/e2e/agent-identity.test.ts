@@ -41,7 +41,7 @@ describe('an agent of another state directory on the address the CLI uses', () =
     const live = await fetch(`${b.baseUrl}/health`)
     expect(live.headers.get('danube-state-id')).toBe(idB)
     expect(((await live.json()) as {stateId: string}).stateId).toBe(idB)
-    const ready = await fetch(`${b.baseUrl}/health/ready`)
+    const ready = await b.api('/health/ready')
     expect(((await ready.json()) as HealthDocument).stateId).toBe(idB)
     const api = await b.api('/api/v1/jobs')
     expect(api.headers.get('danube-state-id')).toBe(idB)

@@ -5,6 +5,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
+import {jobProcesses} from '../../src/agent/executors/process-group.js'
 import {processIsLive} from '../support/processes.js'
 import {parseAs} from '../support/schemas.js'
 
@@ -56,8 +57,10 @@ describe('with the agent running', () => {
     const started = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: agent.stateDir, input: 'name: long\nsteps:\n  - run: echo $$ > "$DANUBE_WORKSPACE/../long.pid"; exec sleep 60\n'})
     const {id} = JSON.parse(started.stdout) as {id: string}
     const pidFile = path.join(agent.stateDir, 'work', id, 'long.pid')
-    const stepPid = Number(await waitFor(() => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : undefined), {what: 'the step running'}))
-    expect(processIsLive(stepPid)).toBe(true)
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim(), {what: 'the step running'})
+    // Host pids: inside the sandbox's PID namespace the step's $$ means nothing out here.
+    const pids = jobProcesses(id)
+    expect(pids.length).toBeGreaterThan(0)
     const cancelled = await runCli(['job', 'cancel', id], {stateDir: agent.stateDir})
     expect(cancelled.code).toBe(0)
     expect(cancelled.stdout).toMatch(new RegExp(`^job ${id} (cancelling|cancelled)\n$`))
@@ -66,7 +69,7 @@ describe('with the agent running', () => {
       return shown.state === 'running' ? undefined : shown
     }, {what: 'the job to end'})
     expect(job).toMatchObject({state: 'cancelled', reason: 'user'})
-    expect(processIsLive(stepPid)).toBe(false)
+    expect(pids.filter((pid) => processIsLive(pid))).toEqual([])
   })
 
   it('status --json reports the running agent', async () => {

@@ -5,6 +5,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, removeStateDir, startAgent, waitFor} from '../support/agent-process.js'
+import {jobProcesses} from '../../src/agent/executors/process-group.js'
 import {releaseGate} from '../support/drain.js'
 import {processIsLive} from '../support/processes.js'
 
@@ -91,25 +92,29 @@ describe('a job on the local executor', () => {
   it('times out, killing the step', async () => {
     const created = await trigger({name: 'slow', timeout: '1s', steps: [{run: 'echo $$ > "$DANUBE_WORKSPACE/../slow.pid"; exec sleep 30'}]})
     const pidFile = path.join(agent.stateDir, 'work', created.id, 'slow.pid')
-    const stepPid = Number(await waitFor(() => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : undefined), {what: 'the step pid'}))
-    expect(processIsLive(stepPid)).toBe(true)
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim(), {what: 'the step running'})
+    const pids = jobProcesses(created.id)
+    expect(pids.length).toBeGreaterThan(0)
     const done = await finished(created.id)
     expect(done).toMatchObject({state: 'failed', reason: 'timeout'})
-    expect(processIsLive(stepPid)).toBe(false)
+    expect(pids.filter((pid) => processIsLive(pid))).toEqual([])
   })
 
-  it('cancel kills the whole process group, even a child that ignores SIGTERM', async () => {
+  it('cancel kills every process of the step, even a child that ignores SIGTERM', async () => {
     const created = await trigger({
       name: 'stubborn',
       steps: [{run: `sh -c 'trap "" TERM; echo $$ > "$DANUBE_WORKSPACE/../child.pid"; while true; do sleep 0.1; done' & wait`}],
     })
     const pidFile = path.join(agent.stateDir, 'work', created.id, 'child.pid')
-    const childPid = Number(await waitFor(() => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : undefined), {what: 'the child pid'}))
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim(), {what: 'the child pid'})
+    // Host pids: inside the sandbox's PID namespace the child's $$ means nothing out here.
+    const pids = jobProcesses(created.id)
+    expect(pids.length).toBeGreaterThanOrEqual(2)
     const cancel = await agent.api(`/api/v1/jobs/${created.id}/cancel`, {method: 'POST'})
     expect(cancel.status).toBe(202)
     const done = await finished(created.id)
     expect(done).toMatchObject({state: 'cancelled', reason: 'user'})
-    expect(processIsLive(childPid)).toBe(false)
+    expect(pids.filter((pid) => processIsLive(pid))).toEqual([])
   })
 
   it('cancels a queued job at once and refuses to cancel a finished one', async () => {
@@ -136,23 +141,27 @@ describe('a job on the local executor', () => {
 
   it('starts queued jobs first-in first-out within jobs.maxConcurrent', async () => {
     // Start order is observed, not inferred from millisecond timestamps (ties): four blockers fill the
-    // slots, then each release frees exactly one slot and the job that takes it appends its name.
-    const order = path.join(agent.stateDir, 'fifo-order')
+    // slots, then each release frees exactly one slot, and the test sees which queued job takes it.
     const blockers = [0, 1, 2, 3].map((n) => releaseGate(agent.stateDir, `fifo-blocker-${n}`))
     const blockerIds = await Promise.all(blockers.map(async (gate, n) => (await trigger({name: `fifo-blocker-${n}`, steps: [{run: gate.run}]})).id))
     await Promise.all(blockerIds.map((id) => waitFor(async () => (await job(id)).state === 'running', {what: `${id} running`})))
     const holds = [0, 1, 2, 3].map((n) => releaseGate(agent.stateDir, `fifo-hold-${n}`))
     const ids: string[] = []
-    for (let n = 0; n < 4; n++) ids.push((await trigger({name: `fifo-${n}`, steps: [{run: `echo fifo-${n} >> '${order}'; ${holds[n]!.run}`}]})).id)
-    const lines = () => (existsSync(order) ? readFileSync(order, 'utf8').split('\n').filter(Boolean) : [])
-    for (const [n, gate] of blockers.entries()) {
+    for (let n = 0; n < 4; n++) ids.push((await trigger({name: `fifo-${n}`, steps: [{run: holds[n]!.run}]})).id)
+    const order: string[] = []
+    for (const gate of blockers) {
       gate.release()
-      await waitFor(() => lines().length === n + 1, {what: `job ${n + 1} started`})
+      const next = await waitFor(async () => {
+        const running = (await Promise.all(ids.filter((id) => !order.includes(id)).map((id) => job(id)))).filter((j) => j.state === 'running')
+        return running.length > 0 ? running : undefined
+      }, {what: 'the next queued job to start'})
+      expect(next).toHaveLength(1)
+      order.push(next[0]!.id)
     }
     for (const gate of holds) gate.release()
     const done = await Promise.all(ids.map((id) => finished(id)))
     expect(done.every((j) => j.state === 'succeeded')).toBe(true)
-    expect(lines()).toEqual(['fifo-0', 'fifo-1', 'fifo-2', 'fifo-3'])
+    expect(order).toEqual(ids)
   })
 })
 
@@ -223,7 +232,7 @@ describe('bad input over HTTP', () => {
     expect(((await missing.json()) as {error: {code: string}}).error.code).toBe('JOB_NOT_FOUND')
     const method = await agent.api('/api/v1/jobs', {method: 'DELETE'})
     expect(method.status).toBe(405)
-    expect(method.headers.get('allow')).toBe('POST, GET')
+    expect(method.headers.get('allow')).toBe('POST, GET, HEAD')
     expect((await agent.api('/api/v1/jobs?state=done')).status).toBe(400)
     expect((await agent.api('/api/v1/jobs?limit=0')).status).toBe(400)
   })

@@ -23,9 +23,16 @@ export interface DanubeConfig {
   stateDir: string
   http: {addr: string}
   grpc: {addr: string}
+  api: {maxRequestBytes: number}
   auth: {tokenFile: string}
   shutdownGracePeriod: string
-  jobs: {executor: 'local' | 'kubernetes'; maxConcurrent: number; killGracePeriod: string; logMaxBytes: number}
+  jobs: {
+    executor: 'local' | 'kubernetes'
+    maxConcurrent: number
+    killGracePeriod: string
+    logMaxBytes: number
+    local: {sandbox: 'auto' | 'bubblewrap' | 'none'; network: 'host' | 'none'; hiddenPaths: string[]}
+  }
   kubernetes: {
     enabled: boolean
     kubeconfig?: string
@@ -48,6 +55,7 @@ export interface DanubeConfig {
     dex: {selector: string; issuer?: string}
     registry: {selector: string; url?: string}
   }
+  keys: {dir: string}
   cac: {repo?: string; branch: string; interval: string; timeout: string}
 }
 
@@ -139,9 +147,12 @@ function applyDerivedDefaults(
   }
   const home = env.HOME || homedir()
   const stateBase = env.XDG_STATE_HOME || path.join(home, '.local', 'state')
-  derive('stateDir', isRoot && file === systemFile ? '/var/lib/danube' : path.join(stateBase, 'danube'))
+  const installed = isRoot && file === systemFile
+  derive('stateDir', installed ? '/var/lib/danube' : path.join(stateBase, 'danube'))
   values.set('stateDir', path.resolve(values.get('stateDir') as string))
   derive('auth.tokenFile', path.join(values.get('stateDir') as string, 'agent.token'))
+  derive('jobs.local.sandbox', installed ? 'bubblewrap' : 'auto')
+  derive('keys.dir', installed ? '/etc/danube/keys' : path.join(values.get('stateDir') as string, 'keys'))
   const kubeconfig = [k3sKubeconfig, path.join(home, '.kube', 'config')].find((candidate) => readable(candidate))
   derive('kubernetes.kubeconfig', kubeconfig)
   derive('kubernetes.enabled', values.has('kubernetes.kubeconfig'))

@@ -108,7 +108,13 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN left_behind TEXT;
   `,
-  // 4: the identity of the state directory: an id made once with the database (or, for a database made before this
+  // 4: how the running agent's local executor isolates steps (jobs.local.sandbox as probed at start), as JSON
+  // {mode, setting, network, reason?, fix?}; null for the Kubernetes executor. `danube status` and the CLI's
+  // executor:isolation check read it while the agent cannot answer.
+  `
+  ALTER TABLE agent ADD COLUMN sandbox TEXT;
+  `,
+  // 5: the identity of the state directory: an id made once with the database (or, for a database made before this
   // migration, when it runs). The agent sends it with every answer (Danube-State-Id, stateId), and the CLI trusts an
   // answering agent only when it is the id in its own database: an agent of another state directory on the same
   // address is never mistaken for this one's.

@@ -82,6 +82,22 @@ describe('loadConfig', () => {
     expect(JSON.stringify(shown)).not.toContain('s3cret')
   })
 
+  it('reads the sandbox keys: defaults, a YAML list of hidden paths, a colon-separated variable, keys.dir under the state dir', () => {
+    const defaults = loadConfig({env: {...baseEnv, DANUBE_HOME: '/srv/d'}, isRoot: false}).config
+    expect(defaults.jobs.local).toEqual({sandbox: 'auto', network: 'host', hiddenPaths: []})
+    expect(defaults.keys.dir).toBe('/srv/d/keys')
+    const file = configFile('jobs:\n  local:\n    sandbox: bubblewrap\n    network: none\n    hiddenPaths: [/srv/secrets, /opt/vault]\nkeys:\n  dir: /etc/keys\n')
+    const fromFile = loadConfig({configFile: file, env: baseEnv, isRoot: false}).config
+    expect(fromFile.jobs.local).toEqual({sandbox: 'bubblewrap', network: 'none', hiddenPaths: ['/srv/secrets', '/opt/vault']})
+    expect(fromFile.keys.dir).toBe('/etc/keys')
+    expect(loadConfig({env: {...baseEnv, DANUBE_JOBS_LOCAL_HIDDEN_PATHS: '/a:/b'}, isRoot: false}).config.jobs.local.hiddenPaths).toEqual(['/a', '/b'])
+  })
+
+  it('refuses a relative hidden path and an unknown sandbox mode, naming the accepted form', () => {
+    expect(() => loadConfig({env: {...baseEnv, DANUBE_JOBS_LOCAL_HIDDEN_PATHS: 'secrets'}, isRoot: false})).toThrow(/"jobs\.local\.hiddenPaths" from environment variable DANUBE_JOBS_LOCAL_HIDDEN_PATHS: expected a list of absolute paths/)
+    expect(() => loadConfig({configFile: configFile('jobs:\n  local:\n    sandbox: firejail\n'), env: baseEnv, isRoot: false})).toThrow(/"jobs\.local\.sandbox" in .*: expected one of auto, bubblewrap, none/)
+  })
+
   it('disables Kubernetes when no kubeconfig is found, and enables it with ~/.kube/config', () => {
     const home = tempDir('home-')
     const noK3s = path.join(home, 'no-k3s.yaml')

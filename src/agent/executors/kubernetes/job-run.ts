@@ -5,7 +5,7 @@
 // kubernetes.gracePeriodSeconds) and is reported only once its pods are gone, or after kubernetes.cancelCap with the
 // pods that are stuck terminating named in the log and in the result's leftBehind.
 
-import type {V1ContainerStatus, V1Job, V1Pod} from '@kubernetes/client-node'
+import type {V1ContainerStatus, V1Job, V1JobCondition, V1Pod} from '@kubernetes/client-node'
 
 import {DanubeError} from '../../../lib/errors.js'
 import {formatDuration, parseDuration} from '../../../lib/duration.js'
@@ -164,16 +164,24 @@ export class KubeJobRun {
     if (this.adopt && !this.seenJob) {
       return this.decide({kind: 'failed', reason: 'agent-restart', exitCode: null, cleanup: false, message: `Kubernetes Job ${this.namespace}/${this.name} no longer exists`})
     }
+    // Kubernetes ≥ 1.31 marks a Job that ran out of activeDeadlineSeconds FailureTarget at once but Failed only after
+    // its pods are terminated, and those pods show phase Failed (containers killed, 137) before they go
+    // (https://kubernetes.io/docs/concepts/workloads/controllers/job/#termination-of-job-pods); ≤ 1.30 wrote Failed at
+    // once. Either condition decides before the pod's phase does, or a deadline kill would read as a step's exit.
+    const failing = failureCondition(kubeJob)
+    if (failing?.reason === 'DeadlineExceeded') {
+      return this.decide({kind: 'failed', reason: 'timeout', exitCode: null, cleanup: true, message: `Kubernetes ended Job ${this.name} at its activeDeadlineSeconds (${failing.message ?? 'DeadlineExceeded'})`})
+    }
     if (pod) {
       const pull = imagePullProblem(pod)
       if (pull) return this.decide({kind: 'failed', reason: 'image-pull', exitCode: null, cleanup: true, message: pull})
       if (pod.status?.phase === 'Succeeded') return this.decide({kind: 'succeeded', pod})
+      // A pod that was being deleted when it failed was killed, not ended by a step: the Job's condition, which the
+      // controller writes before it deletes the pod, says why; until the Job's watch delivers it, wait.
+      if (pod.status?.phase === 'Failed' && killedByDeletion(pod) && !failing) return
       if (pod.status?.phase === 'Failed') return this.decide(this.podFailure(pod))
     }
     const failed = kubeJob?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True')
-    if (failed?.reason === 'DeadlineExceeded') {
-      return this.decide({kind: 'failed', reason: 'timeout', exitCode: null, cleanup: true, message: `Kubernetes ended Job ${this.name} at its activeDeadlineSeconds (${failed.message ?? 'DeadlineExceeded'})`})
-    }
     if (failed && !pod) {
       return this.decide({kind: 'failed', reason: 'executor-error', exitCode: null, cleanup: true, message: `Kubernetes Job ${this.name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim()})
     }
@@ -189,6 +197,11 @@ export class KubeJobRun {
     const podName = pod.metadata?.name ?? '?'
     if (pod.status?.reason === 'Evicted') {
       return {kind: 'failed', reason: 'evicted', exitCode: null, cleanup: false, message: `pod ${podName} was evicted: ${pod.status.message ?? 'no message'}`}
+    }
+    if (killedByDeletion(pod)) {
+      // Not at the deadline (decided before) nor by danube (decided at the stop): someone deleted the pod, and the
+      // kubelet's 137 is its kill, not a step's exit.
+      return {kind: 'failed', reason: 'executor-error', exitCode: null, cleanup: true, message: `the pod ${podName} of Kubernetes Job ${this.name} was deleted outside danube; its containers were killed`}
     }
     for (const status of sortedInitStatuses(pod)) {
       const terminated = status.state?.terminated
@@ -208,8 +221,9 @@ export class KubeJobRun {
 
   /** Records steps that started or ended, and queues the log copy of every container that ended. */
   private trackSteps(pod: V1Pod): void {
-    // An evicted or deadline-killed pod reports its unfinished containers as ended; those are not real exits.
-    const killed = pod.status?.phase === 'Failed' && Boolean(pod.status.reason)
+    // An evicted pod, or one killed by a deletion (a deadline, a cancel), reports its unfinished containers as ended
+    // (137, ContainerStatusUnknown); those are not the steps' own exits.
+    const killed = pod.status?.phase === 'Failed' && (Boolean(pod.status.reason) || killedByDeletion(pod))
     for (const status of sortedInitStatuses(pod)) {
       const index = stepIndexOf(status.name)!
       const {running, terminated} = status.state ?? {}
@@ -301,14 +315,15 @@ export class KubeJobRun {
       log.note(`outputs not copied: ${parsed.problem}`)
       return {state: 'failed', reason: 'outputs-incomplete', exitCode: null}
     }
+    let outputs
     try {
-      const result = await extractOutputs(parsed.archive, artifactsDir, log)
-      if (result.files.length > 0) log.note(`collected ${result.files.length} artifact(s)`)
+      outputs = await extractOutputs(parsed.archive, artifactsDir, log)
+      if (outputs.files.length > 0) log.note(`collected ${outputs.files.length} artifact(s)`)
     } catch (error) {
       log.note(`outputs not copied: the archive is not a valid tar: ${(error as Error).message}`)
       return {state: 'failed', reason: 'outputs-incomplete', exitCode: null}
     }
-    return {state: 'succeeded', reason: null, exitCode: 0}
+    return {state: 'succeeded', reason: null, exitCode: 0, outputs}
   }
 
   /** Before a delete: copy what running containers wrote so far, since their logs go with the pod. */
@@ -414,6 +429,18 @@ export class KubeJobRun {
       this.wakers.add(wake)
     })
   }
+}
+
+/** The Job's FailureTarget (≥ 1.31, written first) or Failed condition, if it is failing. */
+function failureCondition(job: V1Job | undefined): V1JobCondition | undefined {
+  const conditions = job?.status?.conditions ?? []
+  return conditions.find((condition) => condition.type === 'FailureTarget' && condition.status === 'True') ??
+    conditions.find((condition) => condition.type === 'Failed' && condition.status === 'True')
+}
+
+/** The pod was already being deleted when it reached phase Failed (evictions carry their own status.reason). */
+function killedByDeletion(pod: V1Pod): boolean {
+  return Boolean(pod.metadata?.deletionTimestamp) && !pod.status?.reason
 }
 
 function sortedInitStatuses(pod: V1Pod): V1ContainerStatus[] {

@@ -1,20 +1,16 @@
 // Owns bringing a Kubernetes job's /outputs home: finding the base64 tar the final container printed between marker
 // lines, checking its size and checksum, and unpacking it into artifacts/<id>/ with the same rules as the local
-// executor: regular files and directories only; absolute paths, `..`, links and special files are refused and logged.
+// executor (the output rule, ../output-rule.ts).
 // The tar is read with tar-stream (already installed as a dependency of @kubernetes/client-node, declared in
 // package.json): it handles ustar, GNU long names and pax headers, which busybox and GNU tar both emit.
 
 import {createHash} from 'node:crypto'
-import {closeSync, constants, mkdirSync, openSync, writeSync} from 'node:fs'
-import path from 'node:path'
 
 import {extract} from 'tar-stream'
 
 import type {JobLog} from '../../../lib/jobs/log.js'
+import {ArtifactStaging, checkOutputName, type OutputsReport, tarEntryRefusal} from '../output-rule.js'
 import {OUTPUTS_BEGIN, OUTPUTS_END} from './manifest.js'
-
-/** Top-level artifact names Danube writes itself (conventions: reserved artifact names); a job cannot forge them. */
-const RESERVED = new Set(['provenance.intoto.jsonl', 'provenance.sigstore.json'])
 
 export interface OutputsArchive {
   /** The decoded tar, when the markers were found and the size and checksum match. */
@@ -58,86 +54,36 @@ export function parseOutputsLog(text: string): OutputsArchive {
   return {archive, other}
 }
 
-export interface ExtractResult {
-  files: string[]
-  refused: string[]
-}
-
-/** Why an entry name is unsafe, or its normalized relative path ('' for the archive's root directory). */
-function safeRelativePath(name: string): {path: string} | {refused: string} {
-  if (name.startsWith('/')) return {refused: 'absolute path'}
-  const parts = name.split('/').filter((part) => part !== '' && part !== '.')
-  if (parts.includes('..')) return {refused: 'path contains ..'}
-  if (parts.some((part) => part.includes('\0'))) return {refused: 'NUL in path'}
-  const relative = parts.join('/')
-  if (parts.length === 1 && RESERVED.has(relative)) return {refused: 'reserved artifact name'}
-  return {path: relative}
-}
-
-function describeType(type: string): string {
-  switch (type) {
-    case 'symlink':
-      return 'symbolic link'
-    case 'link':
-      return 'hard link'
-    default:
-      return `not a regular file (${type})`
-  }
-}
-
-/** Unpacks a tar into artifactsDir; refusals are logged and skipped, never fatal. Throws only for a corrupt archive. */
-export async function extractOutputs(archive: Buffer, artifactsDir: string, log: JobLog): Promise<ExtractResult> {
-  const result: ExtractResult = {files: [], refused: []}
-  const root = path.resolve(artifactsDir)
+/**
+ * Unpacks a tar into artifacts/<id>/ through the output rule: refusals are logged and skipped, never fatal; nothing is
+ * visible in artifacts/<id>/ until the whole archive was read. Throws only for a corrupt archive.
+ */
+export async function extractOutputs(archive: Buffer, artifactsDir: string, log: JobLog): Promise<OutputsReport> {
+  const staging = new ArtifactStaging(artifactsDir, log)
   const extractor = extract()
   const consumed = (async () => {
     for await (const entry of extractor) {
       const {name, type, mode} = entry.header
-      const checked = safeRelativePath(name)
-      const refuse = (why: string) => {
-        result.refused.push(name)
-        log.note(`refused output ${name}: ${why}`)
-      }
-      if ('refused' in checked) {
-        refuse(checked.refused)
+      const refusal = tarEntryRefusal(type ?? 'file')
+      if (refusal) {
+        const checked = checkOutputName(name)
+        staging.refuse(name, 'refused' in checked ? checked.refused : refusal)
         entry.resume()
-        continue
-      }
-      const target = path.resolve(root, checked.path)
-      // Belt and braces: whatever the checks above missed must still land inside the artifacts directory.
-      if (target !== root && !target.startsWith(`${root}${path.sep}`)) {
-        refuse('path leaves the artifacts directory')
+      } else if (type === 'directory') {
+        staging.addDirectory(name)
         entry.resume()
-        continue
-      }
-      if (type === 'directory') {
-        mkdirSync(target, {recursive: true, mode: 0o700})
+      } else {
+        await staging.addFile(name, entry as unknown as AsyncIterable<Uint8Array>, mode ?? 0o644)
         entry.resume()
-        continue
-      }
-      if (type !== 'file' || checked.path === '') {
-        refuse(describeType(type))
-        entry.resume()
-        continue
-      }
-      const chunks: Buffer[] = []
-      for await (const chunk of entry) chunks.push(chunk as Buffer)
-      try {
-        mkdirSync(path.dirname(target), {recursive: true, mode: 0o700})
-        // O_NOFOLLOW: nothing in artifacts/<id>/ may be a link we write through.
-        const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, (mode ?? 0) & 0o111 ? 0o755 : 0o644)
-        try {
-          writeSync(fd, Buffer.concat(chunks))
-        } finally {
-          closeSync(fd)
-        }
-        result.files.push(checked.path)
-      } catch (error) {
-        refuse(`cannot write it: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
       }
     }
   })()
   extractor.end(archive)
-  await consumed
-  return result
+  try {
+    await consumed
+    return staging.commit()
+  } catch (error) {
+    staging.discard()
+    throw error
+  }
 }
