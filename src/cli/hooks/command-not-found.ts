@@ -11,7 +11,10 @@ const hook: Hook<'command_not_found'> = async function (options) {
   const commands = options.config.commandIDs.filter((id) => !options.config.findCommand(id)?.hidden).map(spaced).sort()
   const asked = spaced(options.id)
   const guess = closest(asked, commands)
-  const message = `unknown command "${asked}"${guess ? ` (did you mean "${guess}"?)` : ''}`
+  // `danube --bogus`: oclif takes a leading flag for a command id.
+  const message = asked.startsWith('-')
+    ? `unknown flag ${asked} (danube itself takes --help and --version; other flags go after a command)`
+    : `unknown command "${asked}"${guess ? ` (did you mean "${guess}"?)` : ''}`
   const usage = `usage: ${options.config.bin} COMMAND [flags]; commands: ${commands.join(', ')}`
   process.exitCode = 2
   if ((options.argv ?? []).includes('--json')) {
