@@ -45,7 +45,7 @@ describe('parse errors', () => {
     expect(typo.stdout).toBe('')
     const flag = await runCli(['--bogus'], {stateDir})
     expect(flag.code).toBe(2)
-    expect(flag.stderr.split('\n')[0]).toBe('danube: unknown flag --bogus (danube itself takes --help and --version; other flags go after a command)')
+    expect(flag.stderr.split('\n')[0]).toBe('danube: unknown flag --bogus (flags go after a command, e.g. danube status --json)')
     const json = await runCli(['bogus', '--json'], {stateDir})
     expect(json.code).toBe(2)
     expect(parseAs('error', json.stdout)).toMatchObject({error: {code: 'USAGE', message: 'unknown command "bogus"', exitCode: 2}})

@@ -13,7 +13,7 @@ const hook: Hook<'command_not_found'> = async function (options) {
   const guess = closest(asked, commands)
   // `danube --bogus`: oclif takes a leading flag for a command id.
   const message = asked.startsWith('-')
-    ? `unknown flag ${asked} (danube itself takes --help and --version; other flags go after a command)`
+    ? `unknown flag ${asked} (flags go after a command, e.g. danube status --json)`
     : `unknown command "${asked}"${guess ? ` (did you mean "${guess}"?)` : ''}`
   const usage = `usage: ${options.config.bin} COMMAND [flags]; commands: ${commands.join(', ')}`
   process.exitCode = 2
