@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite runs for real: git (config-as-code sync), openssl (the
-# Kubernetes test API server's CA, key round-trips), docker-registry (the registry health probe),
+# Kubernetes test API server's CA, key round-trips), jq (provenance verified by hand as docs/provenance.md shows), docker-registry (the registry health probe),
 # bubblewrap (the local executor's sandbox), prometheus (promtool and a real server for the telemetry
 # tests), shellcheck and bats (install scripts), mandoc (man-page lint), debootstrap and
 # systemd-container (a booted Debian 12 for the install system test), systemd (systemd-analyze).
@@ -8,7 +8,7 @@
 # Idempotent: does nothing when all are present, so it is cheap on a developer's machine.
 set -euo pipefail
 
-packages=(git openssl docker-registry bubblewrap prometheus shellcheck bats mandoc debootstrap systemd-container systemd)
+packages=(git openssl jq docker-registry bubblewrap prometheus shellcheck bats mandoc debootstrap systemd-container systemd)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -31,6 +31,7 @@ import {addJobRoutes} from './http/jobs-routes.js'
 import {HttpServer} from './http/server.js'
 import {JobRunner} from './jobs/runner.js'
 import {JobService} from './jobs/service.js'
+import {ProvenanceSigner} from './provenance/signer.js'
 import {createLogger, type Logger} from './logger.js'
 
 export interface AgentOptions {
@@ -89,6 +90,14 @@ export class Agent {
       if (isolation?.mode === 'none') this.logger.warn('job steps run unsandboxed', {sandbox: isolation.setting, reason: isolation.reason, fix: isolation.fix})
       else if (isolation) this.logger.info('job steps run in a bubblewrap sandbox', {network: isolation.network})
       await this.executor.start?.()
+      const provenance = new ProvenanceSigner({
+        keysDir: config.keys.dir,
+        builderIdTemplate: config.provenance.builderId,
+        version,
+        executor: this.executor.name,
+        settings: {'jobs.killGracePeriod': config.jobs.killGracePeriod, 'jobs.logMaxBytes': config.jobs.logMaxBytes},
+        logger: this.logger,
+      })
       this.runner = new JobRunner({
         jobs: jobStore,
         executor: this.executor,
@@ -97,6 +106,7 @@ export class Agent {
         killGraceMs: parseDuration(config.jobs.killGracePeriod, 'jobs.killGracePeriod'),
         logMaxBytes: config.jobs.logMaxBytes,
         logger: this.logger,
+        provenance,
       })
       this.drain = new DrainController({drains: new DrainStore(store, this.clock), runner: this.runner, clock: this.clock, logger: this.logger})
       const recovered = await this.runner.recoverJobs({lostAs: this.drain.recoveryOutcome()})
@@ -148,6 +158,7 @@ export class Agent {
       this.runner.dispatch()
       this.cacSync?.start()
       this.health.start(warmUp)
+      provenance.announce()
       this.logger.info('agent started', {pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name, sandbox: isolation?.mode ?? null, stateDir: config.stateDir, stateId})
       return {httpAddr, grpcAddr}
     } catch (error) {

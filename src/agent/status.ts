@@ -1,9 +1,12 @@
 // Owns `danube status`: what an operator needs at a glance, read from SQLite so it works while the
 // agent is down (agent liveness judged by heartbeat age).
 
+import {lstatSync, readFileSync} from 'node:fs'
+
 import type {Clock} from '../lib/clock.js'
 import type {DanubeConfig} from '../lib/config/index.js'
 import type {JobState} from '../lib/jobs/model.js'
+import {keyFiles, keyIdOfPem, privateKeyFileProblem} from '../lib/provenance/keys.js'
 import {AgentRowStore, type AgentSandbox, agentIsRunning} from '../lib/store/agent-row.js'
 import {type DrainOutcome, DrainStore, type DrainStateName} from '../lib/store/drain.js'
 import {checkStateDir, readStateIdentity} from '../lib/store/identity.js'
@@ -26,6 +29,19 @@ export interface DrainStatus {
   queued: number
   deferred: number
   lastDrain: {startedAt: string; endedAt: string | null; outcome: DrainOutcome | null; requestedBy: string | null; jobsKilled: string[]} | null
+}
+
+export interface ProvenanceStatus {
+  /** present: a key the agent will sign with; missing: provenance is skipped (no signing key); unsafe: signing will fail. */
+  signingKey: 'present' | 'missing' | 'unsafe'
+  keysDir: string
+  keyId: string | null
+  /** Why the key is missing or unsafe, with the fix. */
+  problem: string | null
+  signed: number
+  skipped: number
+  failed: number
+  lastFailure: {jobId: string; reason: string | null; finishedAt: string | null} | null
 }
 
 export interface AgentStatus {
@@ -54,6 +70,7 @@ export interface AgentStatus {
   stateId: string
   /** Kubernetes Jobs labelled as Danube's without a job row, as the agent last saw them (never deleted by Danube). */
   orphans: KubeOrphan[]
+  provenance: ProvenanceStatus
 }
 
 export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
@@ -67,6 +84,7 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
     stateDir: config.stateDir,
     stateId: '',
     orphans: [],
+    provenance: {...signingKeyStatus(config.keys.dir, config.stateDir), signed: 0, skipped: 0, failed: 0, lastFailure: null},
   }
   // No state directory or no database: nothing here to report on, and saying "down, 0 jobs" would hide that
   // the CLI looks in the wrong place. An error naming the path (exit 1; --json: error.code NO_DATABASE or STATE_DIR_MISSING).
@@ -112,8 +130,39 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
       stateId: readStateIdentity(store).stateId,
       sandbox: running && row ? row.sandbox : null,
       orphans: new KubeOrphanStore(store, clock).list(),
+      provenance: {...empty.provenance, ...new JobStore(store, clock).provenanceSummary()},
     }
   } finally {
     store.close()
+  }
+}
+
+/**
+ * The signing key as far as it can be judged without reading it (status may run as another user than the agent):
+ * its presence, its mode and owner (checked against the state directory's owner, the agent's user), the public key id.
+ */
+function signingKeyStatus(keysDir: string, stateDir: string): Pick<ProvenanceStatus, 'signingKey' | 'keysDir' | 'keyId' | 'problem'> {
+  const {privateKeyFile, publicKeyFile} = keyFiles(keysDir)
+  let stat
+  try {
+    stat = lstatSync(privateKeyFile)
+  } catch {
+    return {signingKey: 'missing', keysDir, keyId: null, problem: `no signing key at ${privateKeyFile}: provenance is skipped; create one with \`danube keys generate\``}
+  }
+  let agentUid: number | undefined
+  try {
+    agentUid = lstatSync(stateDir).uid
+  } catch {
+    agentUid = undefined
+  }
+  const problem = stat.isFile() ? privateKeyFileProblem(privateKeyFile, stat, agentUid) : `${privateKeyFile} is not a regular file`
+  return {signingKey: problem ? 'unsafe' : 'present', keysDir, keyId: publicKeyId(publicKeyFile), problem: problem ?? null}
+}
+
+function publicKeyId(file: string): string | null {
+  try {
+    return keyIdOfPem(readFileSync(file, 'utf8'))
+  } catch {
+    return null
   }
 }

@@ -39,6 +39,17 @@ export const EXIT_CODES: Readonly<Record<string, ExitCodeTable>> = {
     130: 'interrupted (Ctrl-C): stopped watching; the drain continues',
   },
   'job list': {0: 'jobs printed', ...COMMON},
+  'keys generate': {0: 'key pair written', 1: 'error: a key exists and --force was not given, or the directory is not writable', 2: COMMON[2]},
+  'provenance verify': {
+    0: 'verified: every file is a subject with its digest, and the signature checks with the pinned key',
+    1: 'verification failed (every failure is listed, one line each)',
+    2: 'usage error, or unreadable input: the directory, or the public key missing, unreadable or not Ed25519',
+  },
+  'provenance show': {
+    0: 'statement printed after it verified (or, with --no-verify, printed unverified)',
+    1: 'verification failed (the failures are printed instead), or with --no-verify the statement cannot be read',
+    2: 'usage error, or unreadable input: the directory, or the public key missing, unreadable or not Ed25519',
+  },
   'job show': {0: 'job printed', ...COMMON, 1: 'error, or no job with that id'},
   'job logs': {0: 'log printed', ...COMMON, 1: 'error, or no job with that id'},
   'job cancel': {0: 'cancel requested (queued jobs are cancelled at once)', ...COMMON, 1: 'error, no job with that id, or the job already finished'},

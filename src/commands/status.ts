@@ -35,6 +35,7 @@ function render(status: AgentStatus, c: ChalkInstance): string {
     ['Drain', drainLine(status)],
     ['Last drain', lastDrainLine(status)],
     ['Jobs', Object.entries(status.jobs).map(([name, n]) => `${name} ${n}`).join(', ')],
+    ['Provenance', provenanceLine(status, c)],
     ['State dir', `${status.stateDir} (state id ${status.stateId})`],
   ]
   // Shown only when there are some: they need an operator's decision (Danube never deletes them).
@@ -70,4 +71,14 @@ function lastDrainLine({drain}: AgentStatus): string {
   if (!last) return '-'
   if (!last.endedAt) return `in progress since ${shortTime(last.startedAt)}${last.outcome ? ` (${last.outcome})` : ''}`
   return `${last.outcome} ${ago(last.endedAt)}${last.jobsKilled.length > 0 ? `, ${last.jobsKilled.length} job(s) killed` : ''}`
+}
+
+/** "signing with key 1911…f7db; 12 signed, 0 skipped, 1 failed (last: job …: 1 output(s) refused …)" */
+function provenanceLine({provenance}: AgentStatus, c: ChalkInstance): string {
+  const key = provenance.signingKey === 'present'
+    ? `signing with key ${provenance.keyId ?? '(public key unreadable)'}`
+    : c.yellow(provenance.signingKey === 'missing' ? `skipped (no signing key in ${provenance.keysDir}; run \`danube keys generate\`)` : `failing: ${provenance.problem}`)
+  const counts = `${provenance.signed} signed, ${provenance.skipped} skipped, ${provenance.failed} failed`
+  const last = provenance.lastFailure ? `; last failure: job ${provenance.lastFailure.jobId}: ${provenance.lastFailure.reason ?? 'unknown'}` : ''
+  return `${key}; ${counts}${last}`
 }

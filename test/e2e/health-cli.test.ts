@@ -7,7 +7,8 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {HealthDocument} from '../../src/agent/health/types.js'
-import {type AgentProcess, REPO_ROOT, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
+import {generateKeyPair} from '../../src/lib/provenance/keys.js'
+import {type AgentProcess, makeStateDir, REPO_ROOT, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 import {staticImportGraph} from '../support/imports.js'
 import {parseAs} from '../support/schemas.js'
 
@@ -18,8 +19,10 @@ describe('danube health', () => {
   let stateDir: string
   const env = {DANUBE_HEALTH_CACHE_TTL: '1s'}
   beforeAll(async () => {
-    agent = await startAgent({env})
-    stateDir = agent.stateDir
+    stateDir = makeStateDir()
+    // A signing key, so that provenance:signingKey passes: without one it warns (tested in provenance-local.test.ts).
+    generateKeyPair(path.join(stateDir, 'keys'))
+    agent = await startAgent({stateDir, env})
   })
   afterAll(async () => {
     await agent.stop('SIGKILL')
@@ -30,19 +33,19 @@ describe('danube health', () => {
     const human = await runCli(['health'], {stateDir, env})
     expect(human.code).toBe(0)
     const [first, ...rest] = human.stdout.trim().split('\n')
-    expect(first).toMatch(/^DANUBE OK - 4 checks pass \(agent 127\.0\.0\.1:\d+\) \| 'database:responseTime'=[\d.]+ms;;;0; 'agent:heartbeat'=[\d.]+s;;;0;$/)
-    expect(rest).toEqual([expect.stringMatching(/^\[OK\] database:responseTime/), expect.stringMatching(/^\[OK\] drain:state active/), expect.stringMatching(/^\[OK\] executor:isolation bubblewrap/), expect.stringMatching(/^\[OK\] agent:heartbeat/)])
+    expect(first).toMatch(/^DANUBE OK - 5 checks pass \(agent 127\.0\.0\.1:\d+\) \| 'database:responseTime'=[\d.]+ms;;;0; 'agent:heartbeat'=[\d.]+s;;;0;$/)
+    expect(rest).toEqual([expect.stringMatching(/^\[OK\] database:responseTime/), expect.stringMatching(/^\[OK\] drain:state active/), expect.stringMatching(/^\[OK\] provenance:signingKey [0-9a-f]{64}: jobs are signed with /), expect.stringMatching(/^\[OK\] executor:isolation bubblewrap/), expect.stringMatching(/^\[OK\] agent:heartbeat/)])
     const json = await runCli(['health', '--json'], {stateDir, env})
     expect(json.code).toBe(0)
     const document = parse(json.stdout)
-    expect(Object.keys(document.checks).sort()).toEqual(['agent:heartbeat', 'database:responseTime', 'drain:state', 'executor:isolation'])
+    expect(Object.keys(document.checks).sort()).toEqual(['agent:heartbeat', 'database:responseTime', 'drain:state', 'executor:isolation', 'provenance:signingKey'])
     expect(document.checks['agent:heartbeat']![0]).toMatchObject({status: 'pass', observedUnit: 's', output: expect.stringMatching(/^the agent of this state directory \(state id [0-9a-f]{32}\) answered at 127\.0\.0\.1:\d+; last heartbeat/)})
     expect(document.checks['database:responseTime']![0]!.output).toBeTruthy()
   })
 
   it('--exclude leaves checks out; an unknown key, a bad flag or a bad --timeout is UNKNOWN (3)', async () => {
     const excluded = await runCli(['health', '--json', '--exclude', 'drain:state', '--exclude', 'agent:heartbeat', '--exclude', 'executor:isolation'], {stateDir, env})
-    expect(Object.keys(parse(excluded.stdout).checks)).toEqual(['database:responseTime'])
+    expect(Object.keys(parse(excluded.stdout).checks)).toEqual(['database:responseTime', 'provenance:signingKey'])
     const unknown = await runCli(['health', '--exclude', 'nope:x'], {stateDir, env})
     expect(unknown.code).toBe(3)
     expect(unknown.stdout).toMatch(/^DANUBE UNKNOWN - --exclude: no health check named "nope:x"/)
@@ -84,7 +87,7 @@ describe('danube health', () => {
     const result = await runCli(['health', '--json'], {stateDir, env})
     expect(result.code).toBe(2)
     const document = parse(result.stdout)
-    expect(Object.keys(document.checks).sort()).toEqual(['agent:heartbeat', 'database:responseTime', 'drain:state', 'executor:isolation'])
+    expect(Object.keys(document.checks).sort()).toEqual(['agent:heartbeat', 'database:responseTime', 'drain:state', 'executor:isolation', 'provenance:signingKey'])
     expect(document.status).toBe('fail')
     expect(document.checks['database:responseTime']![0]!.status).toBe('pass')
     // Not probed by the CLI: what the last agent recorded (this one ran sandboxed).

@@ -56,10 +56,12 @@ describe('danube.v1.JobService', () => {
     expect(created.id).toMatch(/^[0-9a-f-]{36}$/)
     expect(created.spec.timeout).toBe('1h')
     const done = await waitFor(async () => {
-      const job = await call<{state: string; steps: {exitCode: number}[]}>(jobs.Get, {id: created.id})
+      const job = await call<{state: string; steps: {exitCode: number}[]; provenance?: {state: string; reason: string}}>(jobs.Get, {id: created.id})
       return job.state === 'succeeded' ? job : undefined
     })
     expect(done.steps[0]?.exitCode).toBe(0)
+    // No key in this state directory: the provenance outcome travels over gRPC as over HTTP.
+    expect(done.provenance).toMatchObject({state: 'skipped', reason: 'no signing key'})
     const listed = await call<{jobs: {id: string}[]}>(jobs.List, {state: 'succeeded', limit: 10})
     expect(listed.jobs.map((j) => j.id)).toContain(created.id)
     const http = (await (await agent.api(`/api/v1/jobs/${created.id}`)).json()) as {name: string}

@@ -9,7 +9,8 @@ import * as loader from '@grpc/proto-loader'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {HealthDocument} from '../../src/agent/health/types.js'
-import {type AgentProcess, REPO_ROOT, removeStateDir, startAgent, waitFor} from '../support/agent-process.js'
+import {generateKeyPair} from '../../src/lib/provenance/keys.js'
+import {type AgentProcess, makeStateDir, REPO_ROOT, removeStateDir, startAgent, waitFor} from '../support/agent-process.js'
 import {KubeApiServer} from '../support/kube-api-server.js'
 import {crashLoopPod, runningPod} from '../support/kube/pods.js'
 
@@ -24,7 +25,11 @@ beforeAll(async () => {
   await kube.start()
   kube.createPod(NS, runningPod({name: 'dex-1', labels: {'app.kubernetes.io/name': 'dex'}}))
   kube.createPod(NS, crashLoopPod({name: 'registry-1', labels: {'app.kubernetes.io/name': 'registry'}, restartCount: 4}))
+  const stateDir = makeStateDir()
+  // A signing key, so that provenance:signingKey passes (without one it warns; see provenance-local.test.ts).
+  generateKeyPair(path.join(stateDir, 'keys'))
   agent = await startAgent({
+    stateDir,
     env: {
       DANUBE_KUBERNETES_ENABLED: 'true',
       DANUBE_KUBERNETES_KUBECONFIG: kube.writeKubeconfig(),
@@ -82,7 +87,7 @@ describe('agent health endpoints', () => {
       const current = (await (await ready('?verbose')).json()) as HealthDocument
       return current.checks['registry:pods']?.[0]?.status === 'fail' ? current : undefined
     }, {timeoutMs: 15_000, what: 'registry:pods to fail'})
-    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'dex:pods', 'drain:state', 'executor:isolation', 'kubernetes:responseTime', 'registry:pods'])
+    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'dex:pods', 'drain:state', 'executor:isolation', 'kubernetes:responseTime', 'provenance:signingKey', 'registry:pods'])
     expect(document).toMatchObject({status: 'warn', version: '0.1.0', releaseId: '0.1.0', description: 'danube agent readiness'})
     expect(document.checks['dex:pods']![0]).toMatchObject({componentType: 'component', status: 'pass', observedValue: '1/1', observedUnit: 'ready/total'})
     expect(document.checks['registry:pods']![0]!.output).toContain('CrashLoopBackOff')
@@ -118,7 +123,7 @@ describe('agent health endpoints', () => {
 
   it('?exclude leaves checks out (repeatable); an unknown key answers 400', async () => {
     const document = (await (await ready('?exclude=registry:pods&exclude=dex:pods&exclude=cac:freshness')).json()) as HealthDocument
-    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'drain:state', 'executor:isolation', 'kubernetes:responseTime'])
+    expect(Object.keys(document.checks).sort()).toEqual(['database:responseTime', 'drain:state', 'executor:isolation', 'kubernetes:responseTime', 'provenance:signingKey'])
     expect(document.status).toBe('pass')
     const bad = await ready('?exclude=kubernetes:latency')
     expect(bad.status).toBe(400)

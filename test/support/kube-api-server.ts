@@ -29,6 +29,7 @@ import {endContainers, FAILURE, type JobTermination, jobTerminationFor, KILLED, 
 import {type DiscoveredResource, discover} from './kube/discovery.js'
 import {ContainerLogs, parseLogOptions, render} from './kube/logs.js'
 import {sharedTls, type TlsMaterial} from './kube/tls.js'
+import {type ExecOverride, type ExecProtocol, type ExecRecord, PodExec} from './kube/exec.js'
 import {admit, kindSchema, parseFieldValidation} from './kube/validation.js'
 import type {
   Condition,
@@ -49,6 +50,7 @@ import {tempDir} from './temp.js'
 export type * from './kube/types.js'
 export type {JobTermination} from './kube/termination.js'
 export {generateTls, type TlsMaterial} from './kube/tls.js'
+export {EXEC_PROTOCOLS, type ExecOverride, type ExecProtocol, type ExecRecord} from './kube/exec.js'
 
 export type ResourceName = 'namespaces' | 'pods' | 'jobs'
 
@@ -95,6 +97,8 @@ export interface KubeApiServerOptions {
   expiredWatchAs?: 'error-event' | 'http-status'
   /** gitVersion reported by /version. */
   gitVersion?: string
+  /** Subprotocols pods/exec accepts (default v5.channel.k8s.io, v4.channel.k8s.io; test/support/kube/exec.ts). */
+  execProtocols?: ExecProtocol[]
   /**
    * The order in which a failing or succeeding Job and its pods end (test/support/kube/termination.ts). Default: that
    * of gitVersion's release, `failure-target-first` from v1.31 on (the default gitVersion is v1.33.1).
@@ -126,6 +130,8 @@ export interface Fault {
   dropAfterEvents?: number
   /** Watch: refuse as an expired resourceVersion (ERROR 410 event or HTTP 410, see expiredWatchAs); list: HTTP 410. */
   gone?: boolean
+  /** pods/exec only: destroy the connection once this many stdout bytes were sent (test/support/kube/exec.ts). */
+  dropAfterBytes?: number
 }
 
 export interface RecordedRequest {
@@ -294,6 +300,8 @@ export class KubeApiServer {
   private readonly quietJobs = new Set<string>()
   private hangTerminatingPods = false
   private stopped = false
+  /** pods/exec and the kubelet's per-pod volume directories (test/support/kube/exec.ts). */
+  private readonly podExec: PodExec
 
   constructor(options: KubeApiServerOptions = {}) {
     this.token = options.token ?? randomHex(16)
@@ -306,6 +314,7 @@ export class KubeApiServer {
       gitVersion: options.gitVersion ?? 'v1.33.1',
       jobTermination: options.jobTermination ?? jobTerminationFor(options.gitVersion ?? 'v1.33.1'),
     }
+    this.podExec = new PodExec(options.execProtocols)
     for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) this.createNamespace(name)
   }
 
@@ -329,6 +338,9 @@ export class KubeApiServer {
     })
     // Clients that fail the TLS handshake (wrong CA) make the server emit tlsClientError; nothing to do.
     server.on('tlsClientError', () => {})
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.handleUpgrade(req, socket, head).catch((error: unknown) => writeSocketStatus(socket, statuses.internalError(String(error))))
+    })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(0, '127.0.0.1', () => resolve())
@@ -358,6 +370,7 @@ export class KubeApiServer {
     this.logFollowers.clear()
     for (const res of this.hanging) res.destroy()
     this.hanging.clear()
+    this.podExec.stop()
     for (const socket of this.sockets) socket.destroy()
     this.sockets.clear()
     const server = this.server
@@ -435,6 +448,28 @@ export class KubeApiServer {
 
   forbidNamespaceCreation(): () => void {
     return this.forbid({verb: 'create', resource: 'namespaces'})
+  }
+
+  // ---------------------------------------------------------------- pods/exec (test/support/kube/exec.ts)
+
+  /** The directory behind a pod's volume (emptyDir): what its containers see at the volume's mountPath. */
+  podVolume(pod: string, volume: string): string {
+    return this.podExec.volumeDir(this.findPod(pod), volume)
+  }
+
+  /** Every exec the server accepted, oldest first (optionally only one pod's). */
+  execs(pod?: string): ExecRecord[] {
+    return this.podExec.records.filter((record) => pod === undefined || record.pod === pod)
+  }
+
+  /** The kubelet runs override(command) instead of an exec's command in this pod; returns a function that lifts it. */
+  overrideExec(pod: string, override: ExecOverride): () => void {
+    return this.podExec.override(this.findPod(pod), override)
+  }
+
+  /** Calls listener whenever an exec connection ends; returns a function that unsubscribes. */
+  onExecEnded(listener: (record: ExecRecord) => void): () => void {
+    return this.podExec.onEnded(listener)
   }
 
   requests(filter: RequestFilter = {}): RecordedRequest[] {
@@ -773,6 +808,7 @@ export class KubeApiServer {
     if (body.error) return this.sendStatus(res, statuses.badRequest(`error decoding request body: ${body.error}`))
 
     if (subresource === 'log') return this.readLog(res, namespace!, name!, query)
+    if (subresource === 'exec') return this.sendStatus(res, statuses.badRequest('Upgrade request required'))
     switch (verb) {
       case 'list':
         return fault?.gone ? this.sendStatus(res, statuses.expired('The resourceVersion for the provided list is too old.')) : this.listObjects(res, info, namespace, query)
@@ -789,6 +825,45 @@ export class KubeApiServer {
     }
   }
 
+  /**
+   * WebSocket upgrades (pods/exec): the same request log, faults, authentication and authorization as every other
+   * request, answered with a Status over the raw socket when refused; the protocol itself lives in kube/exec.ts.
+   */
+  private async handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://127.0.0.1')
+    const method = (req.method ?? 'GET').toUpperCase()
+    const record: RecordedRequest = {method, path: url.pathname, query: Object.fromEntries(url.searchParams), watch: false}
+    this.recorded.push(record)
+    const refuse = (status: StatusObject) => {
+      record.status = status.code
+      writeSocketStatus(socket, status)
+    }
+    const fault = this.takeFault(method, url.pathname, false)
+    if (fault?.latencyMs) await this.sleep(fault.latencyMs)
+    if (this.stopped) return void socket.destroy()
+    if (fault?.hang) return
+    if (fault?.resetConnection) return void socket.destroy()
+    if (fault?.status) return refuse(statuses.failure(fault.status, statuses.reasonForCode(fault.status), fault.message ?? `injected ${statuses.reasonForCode(fault.status)}`))
+    const authorization = req.headers.authorization
+    if (authorization !== undefined && authorization !== `Bearer ${this.token}`) return refuse(statuses.unauthorized())
+    const route = this.route(url.pathname)
+    if (!route || route.subresource !== 'exec' || !route.name || !route.namespace) return refuse(statuses.pathNotFound())
+    const {namespace, name} = route
+    const ref = {resource: 'pods/exec', group: ''}
+    if (authorization === undefined) return refuse(statuses.forbidden('system:anonymous', 'create', ref, namespace, name))
+    // A GET upgrade is authorized as `get` (the verb of its method) and, since Kubernetes 1.35, also as `create`.
+    for (const verb of method === 'GET' ? ['get', 'create'] : ['create']) {
+      if (this.isForbidden(verb, 'pods/exec', namespace)) return refuse(statuses.forbidden(this.user, verb, ref, namespace, name))
+    }
+    const pod = this.store.pods.get(keyOf(namespace, name)) as Pod | undefined
+    if (!pod) return refuse(statuses.notFound(RESOURCES.pods, name))
+    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((protocol) => protocol.trim()).filter(Boolean)
+    const refusal = this.podExec.refusal(pod, url.searchParams, protocols)
+    if (refusal) return refuse(refusal)
+    record.status = 101
+    this.podExec.upgrade(req, socket, head, pod, url.searchParams, fault?.dropAfterBytes === undefined ? {} : {dropAfterBytes: fault.dropAfterBytes})
+  }
+
   private discoveredResources(): DiscoveredResource[] {
     return Object.values(RESOURCES).map((info) => ({
       resource: info.resource, singular: info.kind.toLowerCase(), kind: info.kind, group: info.group, version: info.apiVersion.split('/').at(-1)!,
@@ -802,11 +877,13 @@ export class KubeApiServer {
     const [, prefix, namespace, resource, name, subresource] = match
     const info = RESOURCES[resource as ResourceName]
     if (info.prefix !== prefix) return undefined
-    if (subresource !== undefined && !(info.resource === 'pods' && subresource === 'log')) return undefined
+    if (subresource !== undefined && !(info.resource === 'pods' && (subresource === 'log' || subresource === 'exec'))) return undefined
     return {info, namespace: namespace ? decodeURIComponent(namespace) : undefined, name: name ? decodeURIComponent(name) : undefined, subresource}
   }
 
   private verbOf(method: string, name: string | undefined, subresource: string | undefined, watch: boolean): string | undefined {
+    // pods/exec is a connect subresource: RBAC names it `create` (test/support/kube/exec.ts on GET upgrades).
+    if (subresource === 'exec') return method === 'GET' || method === 'POST' ? 'create' : undefined
     if (subresource) return method === 'GET' ? 'get' : undefined
     if (name === undefined) {
       if (method === 'GET') return watch ? 'watch' : 'list'
@@ -1369,6 +1446,7 @@ export class KubeApiServer {
   }
 
   private podRemoved(pod: Pod): void {
+    this.podExec.podRemoved(pod)
     this.overdue.delete(keyOf(pod.metadata.namespace, pod.metadata.name))
     this.deletionStarted.delete(pod.metadata.uid)
     const prefix = `${keyOf(pod.metadata.namespace, pod.metadata.name)}/`
@@ -1683,4 +1761,11 @@ export class KubeApiServer {
     }
     return undefined
   }
+}
+
+/** An HTTP answer on a socket that asked for an upgrade: the Status as the body, then the connection closes. */
+function writeSocketStatus(socket: Socket, status: StatusObject): void {
+  if (socket.destroyed) return
+  const body = JSON.stringify(status)
+  socket.end(`HTTP/1.1 ${status.code} ${status.reason ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }

@@ -49,8 +49,27 @@ export interface ExecutionResult {
   sandbox?: SandboxMode
 }
 
+/** What an executor tells provenance about how it ran a job (internalParameters, builder.id and builder.version). */
+export interface ProvenanceContext {
+  /** How steps are isolated from the platform: local `none` or `bubblewrap`, kubernetes `pod`. Part of builder.id. */
+  isolation: string
+  /** builder.version entries besides danube's own (kubernetes: the API server's gitVersion). */
+  versions?: Record<string, string>
+  /** internalParameters this executor adds: namespace, images, sandbox settings. */
+  internal?: Record<string, unknown>
+  /** Platform environment variables steps got, besides DANUBE_JOB_ID. */
+  environment?: Record<string, string>
+  /** The image of steps that name none. */
+  defaultImage?: string
+}
+
 export interface Executor {
   readonly name: 'local' | 'kubernetes'
+  /**
+   * For provenance, after the job ran. An executor without it is taken as unisolated (`none`): provenance then claims
+   * the lowest level rather than one nobody checked.
+   */
+  provenanceContext?(job: Job): ProvenanceContext
   start?(): Promise<void>
   stop?(): Promise<void>
   /** Runs a job to its end; resolves only once nothing of it is left running. */

@@ -142,6 +142,7 @@ function toProtoJob(job: Job | JobSummary): Record<string, unknown> {
     finishedAt: job.finishedAt ?? '',
     ...('spec' in job ? {spec: job.spec} : {}),
     steps: job.steps.map((step) => ({...step, exitCode: step.exitCode ?? undefined, imageDigest: step.imageDigest ?? '', startedAt: step.startedAt ?? '', finishedAt: step.finishedAt ?? ''})),
+    provenance: job.provenance ? {state: job.provenance.state, reason: job.provenance.reason ?? '', keyId: job.provenance.keyId ?? ''} : undefined,
   }
 }
 

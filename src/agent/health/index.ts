@@ -14,6 +14,7 @@ import {drainCheck} from './checks/drain.js'
 import {isolationCheck} from './checks/isolation.js'
 import {dexDiscoveryCheck, registryCheck} from './checks/http-probes.js'
 import {type KubeClientProvider, kubernetesCheck, lazyClient, podsCheck} from './checks/kubernetes.js'
+import {signingKeyCheck} from './checks/provenance.js'
 import {HealthEngine} from './engine.js'
 import type {HealthCheck, HealthStatus} from './types.js'
 
@@ -38,6 +39,7 @@ export function createHealthChecks(deps: HealthDependencies): HealthCheck[] {
       warnAfterMs: parseDuration(health.database.warnAfter, 'health.database.warnAfter'),
     }),
     drainCheck(store),
+    signingKeyCheck(config.keys.dir),
   ]
   if (config.jobs.executor === 'local') checks.push(isolationCheck({isolation: deps.isolation, store}))
   if (config.kubernetes.enabled) {

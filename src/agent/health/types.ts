@@ -74,6 +74,7 @@ export const KNOWN_CHECK_KEYS = [
   'registry:responseTime',
   'cac:freshness',
   'drain:state',
+  'provenance:signingKey',
   'executor:isolation',
   'agent:heartbeat',
 ] as const

@@ -12,6 +12,7 @@ import {parseDuration} from '../../lib/duration.js'
 import type {JobStore} from '../../lib/store/jobs.js'
 import type {ExecutionResult, Executor, StopRequest} from '../executors/types.js'
 import type {Logger} from '../logger.js'
+import {localProvenanceContext, type ProvenanceSigner} from '../provenance/signer.js'
 
 export interface JobRunnerOptions {
   jobs: JobStore
@@ -21,6 +22,8 @@ export interface JobRunnerOptions {
   killGraceMs: number
   logMaxBytes: number
   logger: Logger
+  /** Signs the artifacts of succeeded jobs; without it jobs are recorded with no provenance. */
+  provenance?: ProvenanceSigner
 }
 
 interface RunningJob {
@@ -182,12 +185,25 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
         logger.error('executor error', {jobId: job.id, error: (error as Error).message})
         return {state: 'failed', reason: 'executor-error', exitCode: null}
       })
-      .then((result) => {
+      .then(async (result) => {
         clearTimeout(timer)
         if (result.reason === 'timeout') log.note(`timed out after ${job.spec.timeout}`, {final: true})
         log.note(`job ${result.state}${result.reason ? ` (${result.reason})` : ''}`, {final: true})
         log.close()
-        jobs.finishJob(job.id, result)
+        // Signed before the job is recorded succeeded, so nobody sees a succeeded job whose provenance is still to come.
+        // Failed and cancelled jobs get none. The log is closed first: its digest is part of the provenance.
+        const provenance = result.state === 'succeeded' && this.options.provenance
+          ? await this.options.provenance.sign({
+            job: jobs.getJob(job.id),
+            outputs: result.outputs,
+            artifactsDir,
+            logFile: log.file,
+            finishedOn: new Date().toISOString(),
+            context: executor.provenanceContext?.(job) ?? localProvenanceContext(result as {sandbox?: unknown}, (executor as {isolation?: {setting?: unknown; network?: unknown}}).isolation),
+          })
+          : null
+        if (provenance && provenance.state !== 'signed') logger.warn(`provenance ${provenance.state}`, {jobId: job.id, reason: provenance.reason})
+        jobs.finishJob(job.id, {...result, provenance})
         this.running.delete(job.id)
         // Whatever the executor left in work/<id>/ goes with the job (both executors; the local one removes its own).
         this.removeWorkDirs((id) => id === job.id)

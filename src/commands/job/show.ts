@@ -24,10 +24,19 @@ ${describeExitCodes('job show')}`
       this.log(table([
         ['ID', job.id], ['Name', visible(job.name)], ['State', visible(`${job.state}${job.reason ? ` (${job.reason})` : ''}`)], ['Executor', job.executor],
         ['Created', job.createdAt], ['Started', job.startedAt ?? '-'], ['Finished', job.finishedAt ?? '-'],
+        ['Provenance', provenanceText(job)],
       ]))
       this.log('')
       this.log(table([['STEP', 'NAME', 'STATE', 'EXIT'], ...job.steps.map((s) => [String(s.index + 1), visible(s.name), s.state, s.exitCode === null ? '-' : String(s.exitCode)])]))
     }
     return job
   }
+}
+
+/** "signed (key 1911…)", "skipped (no signing key)", "failed (1 output(s) refused: …)", or "-" for jobs that get none. */
+function provenanceText(job: Job): string {
+  const {provenance} = job
+  if (!provenance) return job.state === 'succeeded' ? '-' : 'none (only succeeded jobs are signed)'
+  if (provenance.state === 'signed') return `signed (key ${provenance.keyId}; verify with \`danube provenance verify\`)`
+  return `${provenance.state} (${provenance.reason ?? 'no reason recorded'})`
 }

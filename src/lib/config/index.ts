@@ -42,6 +42,8 @@ export interface DanubeConfig {
     ttlSecondsAfterFinished: number
     defaultImage: string
     outputsImage: string
+    outputsMaxBytes: number
+    outputsWait: string
     cancelCap: string
   }
   health: {
@@ -55,8 +57,9 @@ export interface DanubeConfig {
     dex: {selector: string; issuer?: string}
     registry: {selector: string; url?: string}
   }
-  keys: {dir: string}
   cac: {repo?: string; branch: string; interval: string; timeout: string}
+  keys: {dir: string}
+  provenance: {builderId: string}
 }
 
 export interface LoadedConfig {

@@ -43,7 +43,9 @@ export const SETTINGS: readonly Setting[] = [
   {key: 'kubernetes.gracePeriodSeconds', kind: 'int', min: 0, max: 3600, default: 30, description: 'Grace period when a Kubernetes Job is deleted'},
   {key: 'kubernetes.ttlSecondsAfterFinished', kind: 'int', min: 0, max: 604_800, default: 3600, description: 'How long finished Kubernetes Jobs are kept'},
   {key: 'kubernetes.defaultImage', kind: 'string', default: 'busybox:1.36', description: 'Image of job steps that name none (jobs.executor kubernetes)'},
-  {key: 'kubernetes.outputsImage', kind: 'string', default: 'busybox:1.36', description: 'Image of the final container that streams /outputs back; needs sh, tar, base64, sha256sum'},
+  {key: 'kubernetes.outputsImage', kind: 'string', default: 'busybox:1.36', description: 'Image of the final container the agent copies /outputs from (pods/exec); needs sh, tar, tee, mkfifo, mktemp, sha256sum, wc'},
+  {key: 'kubernetes.outputsMaxBytes', kind: 'int', min: 1, max: 1024 ** 5, default: 10 * 1024 ** 3, description: 'Cap on the tar of one Kubernetes job\'s /outputs; a larger one fails the job outputs-incomplete'},
+  {key: 'kubernetes.outputsWait', kind: 'duration', default: '10m', description: 'How long the final container waits for the agent to copy /outputs before it exits 3 (a pod whose agent vanished still ends)'},
   {key: 'kubernetes.cancelCap', kind: 'duration', default: '60s', description: 'How long a cancelled Kubernetes job waits for its pods to be gone before it is reported with the pods stuck terminating'},
   {key: 'health.namespace', kind: 'string', default: 'danube-system', description: 'Namespace of the Dex and registry pods'},
   {key: 'health.failureThreshold', kind: 'int', min: 1, max: 100, default: 2, description: 'Consecutive failures before a degrading check reports fail'},
@@ -57,10 +59,11 @@ export const SETTINGS: readonly Setting[] = [
   {key: 'health.dex.issuer', kind: 'string', description: 'Dex issuer URL; when set, dex:responseTime checks its OpenID discovery document'},
   {key: 'health.registry.selector', kind: 'string', default: 'app.kubernetes.io/name=registry', description: 'Label selector of the registry pods (registry:pods)'},
   {key: 'health.registry.url', kind: 'string', description: 'Registry base URL; when set, registry:responseTime checks GET /v2/'},
-  {key: 'keys.dir', kind: 'string', description: 'Directory of the provenance signing keys (default /etc/danube/keys under an install, else <stateDir>/keys)'},
   {key: 'cac.repo', kind: 'string', description: 'Config-as-code git repository (URL or path); unset disables the sync'},
   {key: 'cac.branch', kind: 'string', default: 'main', description: 'Config-as-code branch'},
   {key: 'cac.interval', kind: 'duration', default: '5m', description: 'Config-as-code sync interval'},
+  {key: 'keys.dir', kind: 'string', description: 'Directory of the provenance signing key pair, provenance.key (0600) and provenance.pub (default /etc/danube/keys under an install, else <stateDir>/keys)'},
+  {key: 'provenance.builderId', kind: 'string', default: 'https://danube.dev/builders/{executor}-{isolation}/v1', description: 'runDetails.builder.id of signed provenance; must contain {executor} and {isolation}, so each executor and sandbox mode has its own id'},
   {key: 'cac.timeout', kind: 'duration', default: '1m', description: 'Time one config-as-code sync (git fetch and checkout) may take before it is killed'},
 ]
 

@@ -21,6 +21,15 @@ export interface JobStep {
   finishedAt: string | null
 }
 
+/** What became of a finished job's provenance; null on a job that did not succeed (it gets none). */
+export interface JobProvenance {
+  state: 'signed' | 'skipped' | 'failed'
+  /** Why it was skipped or failed (`no signing key`, an output refused, a key check); null when signed. */
+  reason: string | null
+  /** Hex SHA-256 of the signing public key's DER, when signed. */
+  keyId: string | null
+}
+
 export interface Job {
   id: string
   name: string
@@ -35,6 +44,7 @@ export interface Job {
   updatedAt: string
   spec: JobSpec
   steps: JobStep[]
+  provenance: JobProvenance | null
 }
 
 /**

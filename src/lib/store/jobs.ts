@@ -5,7 +5,7 @@ import {randomUUID} from 'node:crypto'
 
 import {type Clock, isoNow} from '../clock.js'
 import {DanubeError} from '../errors.js'
-import {type Job, type JobReason, type JobSummary, type JobState, type JobStep, type StepState, stepName} from '../jobs/model.js'
+import {type Job, type JobProvenance, type JobReason, type JobSummary, type JobState, type JobStep, type StepState, stepName} from '../jobs/model.js'
 import type {JobSpec} from '../jobs/spec.js'
 import {admissionState, type DrainState, readDrainState} from './drain.js'
 import type {Store} from './index.js'
@@ -23,6 +23,9 @@ interface JobRow {
   started_at: string | null
   finished_at: string | null
   updated_at: string
+  provenance: JobProvenance['state'] | null
+  provenance_reason: string | null
+  provenance_key_id: string | null
 }
 
 interface StepRow {
@@ -85,7 +88,7 @@ export class JobStore {
   /** Newest first, as summaries: the spec column is never read (it is the bulk of a row). */
   listJobs(filter: {state?: JobState; limit?: number} = {}): JobSummary[] {
     const limit = filter.limit ?? 100
-    const columns = 'id, name, state, reason, executor, executor_handle, exit_code, created_at, started_at, finished_at, updated_at'
+    const columns = 'id, name, state, reason, executor, executor_handle, exit_code, created_at, started_at, finished_at, updated_at, provenance, provenance_reason, provenance_key_id'
     const rows = filter.state
       ? this.store.all<Omit<JobRow, 'spec'>>(`SELECT ${columns} FROM jobs WHERE state = ? ORDER BY seq DESC LIMIT ?`, [filter.state, limit])
       : this.store.all<Omit<JobRow, 'spec'>>(`SELECT ${columns} FROM jobs ORDER BY seq DESC LIMIT ?`, [limit])
@@ -155,15 +158,16 @@ export class JobStore {
   /** Ends a job from one of `from` states; false when it had already left them. */
   finishJob(
     id: string,
-    outcome: {state: 'succeeded' | 'failed' | 'cancelled'; reason: JobReason | null; exitCode?: number | null; leftBehind?: readonly string[]},
+    outcome: {state: 'succeeded' | 'failed' | 'cancelled'; reason: JobReason | null; exitCode?: number | null; leftBehind?: readonly string[]; provenance?: JobProvenance | null},
     from: readonly JobState[] = ['running'],
   ): boolean {
     const now = isoNow(this.clock)
     const leftBehind = outcome.leftBehind?.length ? JSON.stringify(outcome.leftBehind) : null
     return this.store.immediate(() => {
       const changed = this.store.run(
-        `UPDATE jobs SET state = ?, reason = ?, exit_code = ?, left_behind = ?, finished_at = ?, updated_at = ? WHERE id = ? AND state IN (${from.map(() => '?').join(',')})`,
-        [outcome.state, outcome.reason, outcome.exitCode ?? null, leftBehind, now, now, id, ...from],
+        `UPDATE jobs SET state = ?, reason = ?, exit_code = ?, left_behind = ?, provenance = ?, provenance_reason = ?, provenance_key_id = ?, finished_at = ?, updated_at = ?
+           WHERE id = ? AND state IN (${from.map(() => '?').join(',')})`,
+        [outcome.state, outcome.reason, outcome.exitCode ?? null, leftBehind, outcome.provenance?.state ?? null, outcome.provenance?.reason ?? null, outcome.provenance?.keyId ?? null, now, now, id, ...from],
       ).changes === 1
       if (changed) {
         // Steps that never finished end with the job: running ones take its outcome, pending ones are skipped.
@@ -172,6 +176,18 @@ export class JobStore {
       }
       return changed
     })
+  }
+
+  /** Provenance outcomes of finished jobs, and the latest failure: what `danube status` shows. */
+  provenanceSummary(): {signed: number; skipped: number; failed: number; lastFailure: {jobId: string; reason: string | null; finishedAt: string | null} | null} {
+    const counts = {signed: 0, skipped: 0, failed: 0}
+    for (const row of this.store.all<{provenance: keyof typeof counts; n: number}>('SELECT provenance, COUNT(*) AS n FROM jobs WHERE provenance IS NOT NULL GROUP BY provenance')) {
+      counts[row.provenance] = row.n
+    }
+    const last = this.store.get<{id: string; provenance_reason: string | null; finished_at: string | null}>(
+      `SELECT id, provenance_reason, finished_at FROM jobs WHERE provenance = 'failed' ORDER BY seq DESC LIMIT 1`,
+    )
+    return {...counts, lastFailure: last ? {jobId: last.id, reason: last.provenance_reason, finishedAt: last.finished_at} : null}
   }
 
   startStep(id: string, index: number): void {
@@ -203,6 +219,7 @@ function toSummary(row: Omit<JobRow, 'spec'>, steps: StepRow[]): JobSummary {
     startedAt: row.started_at,
     finishedAt: row.finished_at,
     updatedAt: row.updated_at,
+    provenance: row.provenance ? {state: row.provenance, reason: row.provenance_reason, keyId: row.provenance_key_id} : null,
     steps: steps.map(
       (s): JobStep => ({
         index: s.step_index,

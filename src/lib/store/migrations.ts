@@ -114,7 +114,15 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE agent ADD COLUMN sandbox TEXT;
   `,
-  // 5: the identity of the state directory: an id made once with the database (or, for a database made before this
+  // 5: the provenance of a finished job: signed (with the key id), skipped (no signing key) or failed (with the
+  // reason); null for jobs that did not succeed, which get none. `job show`, the API and `danube status` read it.
+  `
+  ALTER TABLE jobs ADD COLUMN provenance TEXT CHECK (provenance IN ('signed', 'skipped', 'failed'));
+  ALTER TABLE jobs ADD COLUMN provenance_reason TEXT;
+  ALTER TABLE jobs ADD COLUMN provenance_key_id TEXT;
+  CREATE INDEX jobs_provenance ON jobs (provenance, seq);
+  `,
+  // 6: the identity of the state directory: an id made once with the database (or, for a database made before this
   // migration, when it runs). The agent sends it with every answer (Danube-State-Id, stateId), and the CLI trusts an
   // answering agent only when it is the id in its own database: an agent of another state directory on the same
   // address is never mistaken for this one's.

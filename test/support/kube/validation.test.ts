@@ -133,6 +133,7 @@ describe('schema and apiserver validation (422 Invalid, 400 BadRequest)', () => 
       createdAt: '2026-01-01T00:00:00.000Z', startedAt: '2026-01-01T00:00:00.000Z', finishedAt: null, updatedAt: '2026-01-01T00:00:00.000Z',
       spec: {name: 'build', timeout: '90s', env: {GREETING: 'hi'}, steps: [{name: 'fetch', run: 'echo fetch', image: 'alpine:3.20'}, {run: 'make'}]},
       steps: [],
+      provenance: null,
     }
     const manifest = buildJobManifest(danube, {namespace: 'danube-jobs', defaultImage: 'busybox:1.36', outputsImage: 'busybox:1.36', gracePeriodSeconds: 30, ttlSecondsAfterFinished: 600, timeoutMs: 90_000})
     const admission = admit(kindSchema('batch/v1', 'Job')!, manifest as unknown as Record<string, unknown>, 'Strict')

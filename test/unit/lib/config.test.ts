@@ -47,6 +47,13 @@ describe('loadConfig', () => {
     expect(envName('stateDir')).toBe('DANUBE_HOME')
   })
 
+  it('bounds a Kubernetes job\'s outputs at kubernetes.outputsMaxBytes (10 GiB) and lets the final container wait kubernetes.outputsWait (10m)', () => {
+    expect(loadConfig({env: baseEnv, isRoot: false}).config.kubernetes).toMatchObject({outputsMaxBytes: 10 * 1024 ** 3, outputsWait: '10m'})
+    const {config} = loadConfig({env: {...baseEnv, DANUBE_KUBERNETES_OUTPUTS_MAX_BYTES: '1048576', DANUBE_KUBERNETES_OUTPUTS_WAIT: '30s'}, isRoot: false})
+    expect(config.kubernetes).toMatchObject({outputsMaxBytes: 1_048_576, outputsWait: '30s'})
+    expect(() => loadConfig({env: {...baseEnv, DANUBE_KUBERNETES_OUTPUTS_MAX_BYTES: '0'}, isRoot: false})).toThrow(/"kubernetes.outputsMaxBytes" from environment variable DANUBE_KUBERNETES_OUTPUTS_MAX_BYTES/)
+  })
+
   it('refuses an unknown key, naming the key and the file', () => {
     const file = configFile('jobs:\n  executer: local\n')
     expect(() => loadConfig({configFile: file, env: baseEnv})).toThrow(`unknown key "jobs.executer" in ${file}`)

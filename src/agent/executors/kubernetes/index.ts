@@ -14,9 +14,9 @@ import type {Job} from '../../../lib/jobs/model.js'
 import {type KubeCallInfo, type KubeClient, kubeClientFromConfig} from '../../../lib/kube/index.js'
 import type {KubeOrphan} from '../../../lib/store/kube-orphans.js'
 import type {Logger} from '../../logger.js'
-import type {ExecutionContext, ExecutionResult, Executor} from '../types.js'
+import type {ExecutionContext, ExecutionResult, Executor, ProvenanceContext} from '../types.js'
 import {KubeJobRun, type KubeRunSettings} from './job-run.js'
-import {JOB_ID_LABEL, kubeJobName} from './manifest.js'
+import {JOB_ID_LABEL, kubeJobName, OUTPUT_DIR, WORKSPACE_DIR} from './manifest.js'
 import {type ChangeType, ClusterWatcher} from './watcher.js'
 
 export {buildJobManifest, kubeJobName} from './manifest.js'
@@ -45,6 +45,8 @@ export class KubernetesExecutor implements Executor {
   private readonly orphans = new Map<string, Omit<KubeOrphan, 'seenAt'>>()
   private readonly knownIds = new Set<string>()
   private started = false
+  /** The API server's gitVersion, for provenance's builder.version (unknown when /version did not answer). */
+  private serverVersion?: string
 
   constructor(private readonly deps: KubernetesExecutorDeps) {
     const kubernetes = deps.config.kubernetes
@@ -52,9 +54,11 @@ export class KubernetesExecutor implements Executor {
       namespace: kubernetes.jobNamespace,
       gracePeriodSeconds: kubernetes.gracePeriodSeconds,
       cancelCapMs: parseDuration(kubernetes.cancelCap, 'kubernetes.cancelCap'),
+      outputsMaxBytes: kubernetes.outputsMaxBytes,
       manifest: {
         defaultImage: kubernetes.defaultImage,
         outputsImage: kubernetes.outputsImage,
+        outputsWaitMs: parseDuration(kubernetes.outputsWait, 'kubernetes.outputsWait'),
         gracePeriodSeconds: kubernetes.gracePeriodSeconds,
         ttlSecondsAfterFinished: kubernetes.ttlSecondsAfterFinished,
       },
@@ -72,6 +76,11 @@ export class KubernetesExecutor implements Executor {
       await this.watcher.start()
     } catch (error) {
       throw startError(error)
+    }
+    try {
+      this.serverVersion = (await this.client.version()).gitVersion
+    } catch (error) {
+      logger.warn('Kubernetes server version unknown; provenance will not record it', {error: (error as Error).message})
     }
     this.started = true
     this.saveOrphans()
@@ -104,6 +113,26 @@ export class KubernetesExecutor implements Executor {
     const adopt = this.adopted.delete(context.job.id)
     this.knownIds.add(context.job.id)
     return new KubeJobRun({client: this.client!, watcher, settings: this.settings, logger: this.deps.logger}, context, adopt).run()
+  }
+
+  /** Pods are the isolation: one fresh pod per job, no service-account token, no host namespaces, the key never in the cluster. */
+  provenanceContext(): ProvenanceContext {
+    const {manifest, namespace} = this.settings
+    return {
+      isolation: 'pod',
+      versions: this.serverVersion ? {kubernetes: this.serverVersion} : {},
+      internal: {
+        kubernetes: {
+          namespace,
+          defaultImage: manifest.defaultImage,
+          outputsImage: manifest.outputsImage,
+          automountServiceAccountToken: false,
+          terminationGracePeriodSeconds: manifest.gracePeriodSeconds,
+        },
+      },
+      environment: {DANUBE_WORKSPACE: WORKSPACE_DIR, DANUBE_OUTPUT_DIR: OUTPUT_DIR},
+      defaultImage: manifest.defaultImage,
+    }
   }
 
   private requireStarted(): ClusterWatcher {
