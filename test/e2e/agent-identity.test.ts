@@ -62,7 +62,7 @@ describe('an agent of another state directory on the address the CLI uses', () =
     expect(document.checks['database:responseTime']![0]!.componentId ?? document.checks['database:responseTime']![0]!.output).toContain(a.stateDir)
     const human = await runCli(['health'], {stateDir: a.stateDir, env})
     expect(human.code).toBe(2)
-    expect(human.stdout).toMatch(/^DANUBE CRITICAL - agent:heartbeat fail/)
+    expect(human.stdout).toMatch(/^DANUBE CRITICAL - (.*, )?agent:heartbeat fail/)
     expect(human.stdout).toMatch(/^\[CRITICAL\] agent:heartbeat .*not trusted: the agent of another state directory/m)
     expect(human.stdout).not.toContain('[OK] agent:heartbeat')
   })
@@ -102,7 +102,8 @@ describe('an agent of another state directory on the address the CLI uses', () =
 
   it('the CLI of B\'s own state directory trusts B', async () => {
     const result = await runCli(['health', '--json'], {stateDir: b.stateDir, env})
-    expect(result.code).toBe(0)
+    // Not CRITICAL (a test state directory has no signing key: provenance:signingKey warns).
+    expect(result.code).toBeLessThan(2)
     expect(parseAs<HealthDocument>('health', result.stdout).checks['agent:heartbeat']![0]!.status).toBe('pass')
   })
 

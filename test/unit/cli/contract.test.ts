@@ -45,7 +45,7 @@ describe('the --json contract', () => {
     const added = clone()
     added.find((c) => c.command === 'status')!.flags.push({name: 'watch', type: 'boolean'})
     added.find((c) => c.command === 'status')!.fields!.push('agent.hostname')
-    added.push({command: 'keys:generate', flags: [], args: [], json: true, fields: []})
+    added.push({command: 'example:added', flags: [], args: [], json: true, fields: []})
     expect(breakingChanges(committed, added)).toEqual([])
   })
 })
