@@ -11,6 +11,7 @@ import {parseDuration} from '../lib/duration.js'
 import {DanubeError} from '../lib/errors.js'
 import {AgentRowStore, agentIsRunning, HEARTBEAT_INTERVAL_MS, processAlive} from '../lib/store/agent-row.js'
 import {DrainStore} from '../lib/store/drain.js'
+import {readStateIdentity, STATE_ID_HEADER} from '../lib/store/identity.js'
 import {Store} from '../lib/store/index.js'
 import {JobStore} from '../lib/store/jobs.js'
 import {KubeOrphanStore} from '../lib/store/kube-orphans.js'
@@ -146,8 +147,9 @@ export class Agent {
       this.watchdog = new EventLoopWatchdog(parseDuration(config.health.maxEventLoopDelay, 'health.maxEventLoopDelay'))
       this.watchdog.start()
 
-      this.http = new HttpServer(token, this.logger, config.api.maxRequestBytes, telemetry && ((template) => telemetry.httpRoute(template)))
-      addHealthRoutes(this.http, this.health, this.watchdog, {version})
+      const {stateId} = readStateIdentity(store)
+      this.http = new HttpServer(token, this.logger, config.api.maxRequestBytes, {[STATE_ID_HEADER]: stateId}, telemetry && ((template) => telemetry.httpRoute(template)))
+      addHealthRoutes(this.http, this.health, this.watchdog, {version, stateId})
       addJobRoutes(this.http, this.jobService)
       addMetricsRoute(this.http, telemetry)
       const health = this.health
@@ -159,7 +161,7 @@ export class Agent {
         cacEnabled: this.cacSync !== undefined,
       })
       const httpAddr = await this.http.listen(config.http.addr)
-      this.grpc = new GrpcServer(this.jobService, token, this.logger, config.api.maxRequestBytes, telemetry?.grpcInterceptors)
+      this.grpc = new GrpcServer(this.jobService, token, this.logger, stateId, config.api.maxRequestBytes, telemetry?.grpcInterceptors)
       const grpcAddr = await this.grpc.listen(config.grpc.addr)
       if (this.readiness) this.setReadiness(this.readiness)
 
@@ -171,7 +173,7 @@ export class Agent {
       this.cacSync?.start()
       this.health.start(warmUp)
       provenance.announce()
-      this.logger.info('agent started', {pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name, sandbox: isolation?.mode ?? null, stateDir: config.stateDir})
+      this.logger.info('agent started', {pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name, sandbox: isolation?.mode ?? null, stateDir: config.stateDir, stateId})
       return {httpAddr, grpcAddr}
     } catch (error) {
       this.health?.stop()

@@ -1,8 +1,7 @@
 // Owns `danube status`: what an operator needs at a glance, read from SQLite so it works while the
 // agent is down (agent liveness judged by heartbeat age).
 
-import {existsSync, lstatSync, readFileSync} from 'node:fs'
-import path from 'node:path'
+import {lstatSync, readFileSync} from 'node:fs'
 
 import type {Clock} from '../lib/clock.js'
 import type {DanubeConfig} from '../lib/config/index.js'
@@ -10,7 +9,8 @@ import type {JobState} from '../lib/jobs/model.js'
 import {keyFiles, keyIdOfPem, privateKeyFileProblem} from '../lib/provenance/keys.js'
 import {AgentRowStore, type AgentSandbox, agentIsRunning} from '../lib/store/agent-row.js'
 import {type DrainOutcome, DrainStore, type DrainStateName} from '../lib/store/drain.js'
-import {DATABASE_FILE, Store} from '../lib/store/index.js'
+import {checkStateDir, readStateIdentity} from '../lib/store/identity.js'
+import {Store} from '../lib/store/index.js'
 import {JobStore} from '../lib/store/jobs.js'
 import {type KubeOrphan, KubeOrphanStore} from '../lib/store/kube-orphans.js'
 
@@ -66,6 +66,8 @@ export interface AgentStatus {
   sandbox: AgentSandbox | null
   sandboxSetting: string
   stateDir: string
+  /** The identity of the state directory (the id the agent sends as Danube-State-Id). */
+  stateId: string
   /** Kubernetes Jobs labelled as Danube's without a job row, as the agent last saw them (never deleted by Danube). */
   orphans: KubeOrphan[]
   provenance: ProvenanceStatus
@@ -80,11 +82,13 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
     sandbox: null,
     sandboxSetting: config.jobs.local.sandbox,
     stateDir: config.stateDir,
+    stateId: '',
     orphans: [],
     provenance: {...signingKeyStatus(config.keys.dir, config.stateDir), signed: 0, skipped: 0, failed: 0, lastFailure: null},
   }
-  // No database yet: the agent has never run here. That is a status, not an error.
-  if (!existsSync(path.join(config.stateDir, DATABASE_FILE))) return empty
+  // No state directory or no database: nothing here to report on, and saying "down, 0 jobs" would hide that
+  // the CLI looks in the wrong place. An error naming the path (exit 1; --json: error.code NO_DATABASE or STATE_DIR_MISSING).
+  checkStateDir(config.stateDir)
   const store = Store.openInStateDir(config.stateDir)
   try {
     const now = clock.now()
@@ -123,6 +127,7 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
       },
       jobs,
       executor: running && row ? row.executor : config.jobs.executor,
+      stateId: readStateIdentity(store).stateId,
       sandbox: running && row ? row.sandbox : null,
       orphans: new KubeOrphanStore(store, clock).list(),
       provenance: {...empty.provenance, ...new JobStore(store, clock).provenanceSummary()},

@@ -1,12 +1,15 @@
 // The one base of every danube command: `--json` (the value run() returns is the contract), `--config`,
 // loading the configuration, and rendering errors once: a line and a hint on stderr, or a compact JSON
-// envelope on stdout with --json, always with the exit status the error carries.
+// envelope on stdout with --json, always with the exit status the error carries. oclif's own parse errors
+// go through here too (src/cli/usage.ts words them): one line naming the argument or flag and its form,
+// then the usage line, exit 2.
 
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {type LoadedConfig, loadConfig} from '../lib/config/index.js'
-import {boundDetails, DanubeError} from '../lib/errors.js'
+import {boundDetails, DanubeError, EXIT_USAGE} from '../lib/errors.js'
 import {visible} from './render.js'
+import {type CommandShape, usageErrorFromParse} from './usage.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -48,29 +51,42 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     process.exitCode = code
   }
 
+  /** Exit status for usage errors: 2, as oclif and BSD sysexits use it (health: 3, UNKNOWN). */
+  protected usageExitCode(): number {
+    return EXIT_USAGE
+  }
+
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {
-    const danube = toDanubeError(error)
+    const danube = toDanubeError(error, this.ctor as unknown as CommandShape, this.usageExitCode())
+    // A parse error is rendered here, once: oclif would add "did not parse its arguments" (NODE_ENV development/test).
+    this.parsed = true
     process.exitCode = danube.exitCode
     if (this.jsonEnabled()) {
       const {error: body} = danube.toJSON()
       process.stdout.write(`${JSON.stringify({error: {...body, exitCode: danube.exitCode}})}\n`)
       return
     }
+    this.renderError(danube)
+    if (process.env.DEBUG && !(error instanceof DanubeError)) process.stderr.write(`${error.stack}\n`)
+  }
+
+  /** Human rendering of an error: `danube: message`, then the hint (or the usage line) and details, on stderr. */
+  protected renderError(danube: DanubeError): void {
     // Messages quote what operators and clients sent (job names, ids, keys): never raw control characters.
     process.stderr.write(`danube: ${visible(danube.message)}\n`)
-    if (danube.hint) process.stderr.write(`hint: ${visible(danube.hint)}\n`)
+    this.renderDiagnostics(danube)
+  }
+
+  /** What follows the message: the hint (a usage line as it is), then details after the first. */
+  protected renderDiagnostics(danube: DanubeError): void {
+    if (danube.hint) process.stderr.write(danube.hint.startsWith('usage: ') ? `${visible(danube.hint)}\n` : `hint: ${visible(danube.hint)}\n`)
     for (const detail of boundDetails(danube.details ?? []).slice(1)) process.stderr.write(`  ${visible(detail.path)}: ${visible(detail.message)}\n`)
-    if (process.env.DEBUG && !(error instanceof DanubeError)) process.stderr.write(`${error.stack}\n`)
   }
 }
 
-function toDanubeError(error: Error & {oclif?: {exit?: number}}): DanubeError {
+function toDanubeError(error: Error & {oclif?: {exit?: number}}, command: CommandShape, usageExit: number): DanubeError {
   if (error instanceof DanubeError) return error
-  const exit = error.oclif?.exit
-  // oclif's own parse errors (unknown flag, missing argument) are usage errors.
-  if (exit !== undefined && exit !== 0) {
-    const message = error.message.split('\n')[0]!.replace(/^Error: /, '')
-    return new DanubeError('USAGE', message, {exitCode: exit, hint: 'see --help'})
-  }
+  const usage = usageErrorFromParse(error, command, usageExit)
+  if (usage) return usage
   return new DanubeError('INTERNAL', `internal error: ${error.message}`, {exitCode: 1, hint: 'set DEBUG=1 for a stack trace, and report it'})
 }

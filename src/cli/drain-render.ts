@@ -20,12 +20,12 @@ export interface DrainView extends DrainRunListener {
   stop(): void
 }
 
-export function viewMode(json: boolean, stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): DrainViewMode {
+export function viewMode(json: boolean, stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr, env: NodeJS.ProcessEnv = process.env): DrainViewMode {
   if (json) return 'quiet'
   // A pty without a size (script, expect, some CI runners) reports 0 columns, and ora's clear() then
   // divides by zero and loops forever: a spinner only where the terminal has a width.
   const sized = (stderr.columns ?? 0) > 0
-  return stdout.isTTY && stderr.isTTY && sized && process.env.TERM !== 'dumb' ? 'spinner' : 'lines'
+  return stdout.isTTY && stderr.isTTY && sized && env.TERM !== 'dumb' ? 'spinner' : 'lines'
 }
 
 export async function createDrainView(mode: DrainViewMode): Promise<DrainView> {
@@ -94,7 +94,7 @@ export function renderEnd(view: DrainView, result: DrainRunResult): void {
   const still = snapshot.running.map((j) => `${j.id} (${j.name}${j.startedAt ? `, ${formatDuration(snapshot.at.getTime() - Date.parse(j.startedAt))}` : ''})`).join(', ')
   const lines: Partial<Record<DrainRunEnd, [string, 'stdout' | 'stderr']>> = {
     drained: [`Drained. ${counts}${killed}. Safe to stop the agent; resume with: danube drain --cancel`, 'stdout'],
-    'timed-out': [`Deadline reached; ${snapshot.running.length} job(s) still running: ${still}. The drain remains active (wait: danube drain --monitor; kill: danube drain --timeout 0s --force; resume: danube drain --cancel).`, 'stderr'],
+    'timed-out': [`Deadline reached; ${snapshot.running.length} job(s) still running: ${still}. The drain is still on: no new job starts (wait: danube drain --monitor; kill: danube drain --timeout 0s --force; resume: danube drain --cancel).`, 'stderr'],
     cancelled: [`The drain was cancelled while watching${snapshot.record?.endedBy ? ` by ${snapshot.record.endedBy}` : ''}${snapshot.record?.endMessage ? ` ("${snapshot.record.endMessage}")` : ''}; jobs start again.`, 'stderr'],
     interrupted: ['Stopped watching; the drain continues. Watch again: danube drain --monitor; cancel: danube drain --cancel', 'stderr'],
     stuck: [snapshot.running.length > 0 ? `Killed jobs still not gone 60s after the forced deadline and grace period: ${still}. The drain stays on until they are gone; check the executor (processes, pods in Terminating).` : leftBehindLine(report), 'stderr'],

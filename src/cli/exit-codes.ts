@@ -11,7 +11,11 @@ export const EXIT_CODES: Readonly<Record<string, ExitCodeTable>> = {
     1: 'error, e.g. jobs.executor is kubernetes and the Kubernetes API is unreachable, does not answer, or refuses the credentials or the job namespace',
     2: 'usage error or invalid configuration, e.g. jobs.executor is kubernetes but Kubernetes is disabled or the kubeconfig is missing or does not parse',
   },
-  status: {0: 'status printed (the agent may be running or down)', ...COMMON},
+  status: {
+    0: 'status printed (the agent may be running or down)',
+    ...COMMON,
+    1: 'error, e.g. the state directory or its database does not exist (--json: error.code STATE_DIR_MISSING or NO_DATABASE)',
+  },
   'config show': {0: 'configuration printed', ...COMMON},
   'job run': {
     0: 'job admitted; with --wait, job succeeded',
@@ -57,8 +61,14 @@ export function exitCodesFor(id: string): ExitCodeTable {
   return table
 }
 
-/** The EXIT STATUS section appended to a command's description (and so to --help). */
+/**
+ * The EXIT STATUS section appended to a command's description (and so to --help). Codes are padded on the
+ * right: oclif's help trims each description line's leading spaces, so right-aligned codes lost their
+ * alignment (`75` stood out of the column).
+ */
 export function describeExitCodes(id: string): string {
-  const lines = Object.entries(exitCodesFor(id)).map(([code, meaning]) => `  ${code.padStart(3)}  ${meaning}`)
+  const table = exitCodesFor(id)
+  const width = Math.max(...Object.keys(table).map((code) => code.length))
+  const lines = Object.entries(table).map(([code, meaning]) => `${code.padEnd(width)}  ${meaning}`)
   return `EXIT STATUS\n${lines.join('\n')}`
 }

@@ -5,7 +5,7 @@ import type {HealthDocument} from '../agent/health/types.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {describeExitCodes} from '../cli/exit-codes.js'
 import {renderHealth, unknownLine} from '../cli/health-render.js'
-import {formatDuration, parseDuration} from '../lib/duration.js'
+import {formatDurationExact, parseDuration} from '../lib/duration.js'
 import {DanubeError} from '../lib/errors.js'
 
 export const EXIT_UNKNOWN = 3
@@ -46,17 +46,26 @@ ${describeExitCodes('health')}`
   }
 
   /** Every error, usage errors included, is UNKNOWN (3) for a monitoring plugin. */
+  protected override usageExitCode(): number {
+    return EXIT_UNKNOWN
+  }
+
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {
-    if (!this.jsonEnabled()) process.stdout.write(`${unknownLine(error.message.split('\n')[0]!.replace(/^Error: /, ''))}\n`)
     await super.catch(error)
     process.exitCode = EXIT_UNKNOWN
+  }
+
+  /** The report (its first line says UNKNOWN and why) on stdout, once; stderr carries only the hint. */
+  protected override renderError(danube: DanubeError): void {
+    process.stdout.write(`${unknownLine(danube.message)}\n`)
+    this.renderDiagnostics(danube)
   }
 }
 
 function withTimeout(probe: Promise<HealthReport>, timeoutMs: number): Promise<HealthReport> {
   let timer: NodeJS.Timeout | undefined
   const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new DanubeError('HEALTH_TIMEOUT', `health checks did not finish within ${formatDuration(timeoutMs)} (--timeout)`, {exitCode: EXIT_UNKNOWN})), timeoutMs)
+    timer = setTimeout(() => reject(new DanubeError('HEALTH_TIMEOUT', `health checks did not finish within ${formatDurationExact(timeoutMs)} (--timeout)`, {exitCode: EXIT_UNKNOWN})), timeoutMs)
   })
   return Promise.race([probe, expired]).finally(() => clearTimeout(timer))
 }

@@ -8,7 +8,7 @@ import {shortTime} from '../lib/store/drain.js'
 
 export default class StatusCommand extends BaseCommand<typeof StatusCommand> {
   static override summary = 'Show the agent, drain state and job counts'
-  static override description = `Reads the state directory directly, so it works while the agent is down. The agent counts as running while its heartbeat is under 15 s old.
+  static override description = `Reads the state directory directly, so it works while the agent is down. The agent counts as running while its heartbeat is under 15 s old. A state directory without a database (the agent never ran with it, or DANUBE_HOME points elsewhere) is an error naming the path.
 
 ${describeExitCodes('status')}`
 
@@ -36,7 +36,7 @@ function render(status: AgentStatus, c: ChalkInstance): string {
     ['Last drain', lastDrainLine(status)],
     ['Jobs', Object.entries(status.jobs).map(([name, n]) => `${name} ${n}`).join(', ')],
     ['Provenance', provenanceLine(status, c)],
-    ['State dir', status.stateDir],
+    ['State dir', `${status.stateDir} (state id ${status.stateId})`],
   ]
   // Shown only when there are some: they need an operator's decision (Danube never deletes them).
   for (const orphan of status.orphans) {
@@ -54,8 +54,11 @@ function sandboxLine(status: AgentStatus, c: ChalkInstance): string {
 }
 
 /** "draining since 11:58:10Z by alice ("upgrade to 0.9"); deadline 12:08:10Z (force); 2 running, 2 queued, 1 deferred" */
-function drainLine({drain}: AgentStatus): string {
-  if (drain.state === 'active') return 'active (accepting jobs)'
+function drainLine(status: AgentStatus): string {
+  const {drain} = status
+  // Words that cannot be misread: "not draining" (stored as active), "draining", "drained". A stopped agent
+  // accepts nothing, drain or not.
+  if (drain.state === 'active') return status.agent.state === 'running' ? 'not draining (accepting jobs)' : 'not draining (the agent is down: no job is accepted or started until it runs)'
   const by = drain.requestedBy ? ` by ${visible(drain.requestedBy)}` : ''
   const why = drain.message ? ` ("${visible(drain.message)}")` : ''
   const deadline = drain.deadlineAt ? `deadline ${shortTime(drain.deadlineAt)} (${drain.force ? 'force' : 'no force'})` : 'no deadline'

@@ -34,7 +34,10 @@ export function parseDuration(text: string, field = 'duration'): number {
   return total
 }
 
-/** Formats milliseconds the way parseDuration reads them, e.g. 5400000 → "1h30m". */
+/**
+ * Milliseconds rounded to the second for elapsed and remaining times, the way parseDuration reads them:
+ * 5400000 → "1h30m", 1500 → "2s"; under a second in ms.
+ */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`
   let seconds = Math.round(ms / 1000)
@@ -43,4 +46,21 @@ export function formatDuration(ms: number): string {
   const minutes = Math.floor(seconds / 60)
   seconds -= minutes * 60
   return `${hours ? `${hours}h` : ''}${minutes ? `${minutes}m` : ''}${seconds || (!hours && !minutes) ? `${seconds}s` : ''}`
+}
+
+/**
+ * Milliseconds exactly, for settings and timeouts an operator compares with what they configured:
+ * 1500 → "1500ms" (never rounded to "2s"), 2000 → "2s", 5400000 → "1h30m", 90500 → "1m30s500ms".
+ */
+export function formatDurationExact(ms: number): string {
+  let rest = Math.max(0, Math.round(ms))
+  if (rest === 0) return '0s'
+  let text = ''
+  for (const [unit, size] of Object.entries(UNIT_MS) as [keyof typeof UNIT_MS, number][]) {
+    const count = Math.floor(rest / size)
+    rest -= count * size
+    if (count > 0) text += `${count}${unit}`
+  }
+  // 1500 reads better as "1500ms" than "1s500ms": a sub-minute value with milliseconds stays in ms.
+  return ms < 60_000 && ms % 1000 !== 0 ? `${Math.round(ms)}ms` : text
 }

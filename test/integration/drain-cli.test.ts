@@ -7,6 +7,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 import {drainRow, getJob, groupAlive, pgidOf, query, releaseGate, spawnCli, trigger, waitForState} from '../support/drain.js'
+import {parseAs} from '../support/schemas.js'
 
 const env = {DANUBE_JOBS_MAX_CONCURRENT: '2', DANUBE_JOBS_KILL_GRACE_PERIOD: '2s'}
 
@@ -37,7 +38,7 @@ describe('danube drain (real agent, real jobs)', () => {
     const drain = await watching.result
     expect(drain.code, drain.stderr).toBe(0)
     expect(Date.now() - started).toBeLessThan(8000)
-    const report = JSON.parse(drain.stdout)
+    const report = parseAs<{jobsKilled: {id: string}[]; jobsWaitedFor: {id: string}[]} & Record<string, unknown>>('drain', drain.stdout)
     expect(report).toMatchObject({state: 'drained', result: 'drained', outcome: 'forced', force: true, message: 'upgrade to 0.9', queued: 1, running: []})
     expect(report.jobsKilled.map((j: {id: string}) => j.id)).toEqual([long.body.id])
     expect(report.jobsWaitedFor.map((j: {id: string}) => j.id).sort()).toEqual([long.body.id, short.body.id].sort())
@@ -59,7 +60,7 @@ describe('danube drain (real agent, real jobs)', () => {
     expect(await agent.stop('SIGTERM')).toBe(0)
     agent = await startAgent({stateDir, env})
     await new Promise((resolve) => setTimeout(resolve, 500))
-    const status = JSON.parse((await runCli(['status', '--json'], {stateDir})).stdout)
+    const status = parseAs<Record<string, unknown>>('status', (await runCli(['status', '--json'], {stateDir})).stdout)
     expect(status.drain).toMatchObject({state: 'drained', queued: 1, deferred: 1, force: true, lastDrain: {outcome: 'forced', jobsKilled: [long.body.id]}})
     expect((await getJob(agent, queued.body.id!)).state).toBe('queued')
 
@@ -80,7 +81,7 @@ describe('danube drain (real agent, real jobs)', () => {
     const timedOut = await runCli(['drain', '--timeout', '1s'], {stateDir})
     expect(timedOut.code).toBe(3)
     expect(timedOut.stderr).toContain(`Deadline reached; 1 job(s) still running: ${slow.body.id} (slow`)
-    expect(timedOut.stderr).toContain('The drain remains active')
+    expect(timedOut.stderr).toContain('The drain is still on: no new job starts')
     expect(drainRow(stateDir).state).toBe('draining')
     expect((await getJob(agent, slow.body.id!)).state).toBe('running')
 
@@ -153,7 +154,7 @@ describe('danube drain (real agent, real jobs)', () => {
     const drain = await runCli(['drain', '--timeout', '500ms', '--force', '--grace-period', '1500ms', '--json'], {stateDir})
     expect(drain.code, drain.stderr).toBe(0)
     expect(Date.now() - started).toBeGreaterThanOrEqual(2000)
-    expect(JSON.parse(drain.stdout).jobsKilled).toEqual([{id: stubborn.body.id, name: 'stubborn', state: 'cancelled', reason: 'drain-timeout'}])
+    expect(parseAs<{jobsKilled: unknown}>('drain', drain.stdout).jobsKilled).toEqual([{id: stubborn.body.id, name: 'stubborn', state: 'cancelled', reason: 'drain-timeout'}])
     expect(await groupAlive(pgidOf(running))).toBe(false)
   })
 })

@@ -3,6 +3,7 @@
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
+import {parseAs} from '../support/schemas.js'
 import {drainRow, getJob, groupAlive, pgidOf, trigger, waitForState} from '../support/drain.js'
 
 describe('drain across agent restarts (real agent)', () => {
@@ -31,7 +32,7 @@ describe('drain across agent restarts (real agent)', () => {
     agent = await startAgent({stateDir, env: {DANUBE_JOBS_LOCAL_SANDBOX: 'none'}})
     const monitor = await runCli(['drain', '--monitor', '--json'], {stateDir})
     expect(monitor.code, monitor.stderr).toBe(0)
-    expect(JSON.parse(monitor.stdout)).toMatchObject({state: 'drained', outcome: 'forced', jobsKilled: [{id: job.body.id, state: 'cancelled', reason: 'drain-timeout'}]})
+    expect(parseAs('drain', monitor.stdout)).toMatchObject({state: 'drained', outcome: 'forced', jobsKilled: [{id: job.body.id, state: 'cancelled', reason: 'drain-timeout'}]})
     expect(await getJob(agent, job.body.id!)).toMatchObject({state: 'cancelled', reason: 'drain-timeout'})
     expect(await groupAlive(pgidOf(running))).toBe(false)
   })
@@ -50,7 +51,7 @@ describe('drain across agent restarts (real agent)', () => {
     const refused = await trigger(agent, {name: 'late', steps: [{run: 'true'}]})
     expect(refused.status).toBe(503)
     expect(refused.body.error?.message).toContain('(reason: maintenance)')
-    const status = JSON.parse((await runCli(['status', '--json'], {stateDir})).stdout)
+    const status = parseAs<Record<string, unknown>>('status', (await runCli(['status', '--json'], {stateDir})).stdout)
     expect(status.drain).toMatchObject({state: 'drained', message: 'maintenance', lastDrain: {outcome: 'drained'}})
   })
 })

@@ -4,6 +4,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {Store} from '../../src/lib/store/index.js'
 import {makeStateDir, removeStateDir, runCli} from '../support/agent-process.js'
+import {parseAs} from '../support/schemas.js'
 import {drainRow} from '../support/drain.js'
 
 describe('danube drain: bad input and no-op requests', () => {
@@ -29,7 +30,7 @@ describe('danube drain: bad input and no-op requests', () => {
   it('--json usage errors are a JSON envelope with exitCode 2', async () => {
     const result = await runCli(['drain', '--timeout', '10', '--json'], {stateDir})
     expect(result.code).toBe(2)
-    expect(JSON.parse(result.stdout)).toMatchObject({error: {code: 'INVALID_DURATION', exitCode: 2}})
+    expect(parseAs('error', result.stdout)).toMatchObject({error: {code: 'INVALID_DURATION', exitCode: 2}})
   })
 
   it('--cancel when not draining exits 0 and says so; --monitor with no drain is an error', async () => {

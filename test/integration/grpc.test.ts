@@ -37,6 +37,20 @@ afterAll(async () => {
 })
 
 describe('danube.v1.JobService', () => {
+  it('sends the identity of its state directory (metadata danube-state-id) with answers and errors', async () => {
+    const stateId = /"stateId":"([0-9a-f]{32})"/.exec(agent.logs())![1]!
+    const metadataOf = (token: string | null) =>
+      new Promise<string | undefined>((resolve) => {
+        const metadata = new grpc.Metadata()
+        if (token !== null) metadata.set('authorization', `Bearer ${token}`)
+        const pending = jobs.List.call(jobs, {}, metadata, () => {}) as unknown as grpc.ClientUnaryCall
+        pending.on('metadata', (received: grpc.Metadata) => resolve(received.get('danube-state-id')[0]?.toString()))
+        pending.on('status', (status: grpc.StatusObject) => resolve(status.metadata.get('danube-state-id')[0]?.toString()))
+      })
+    expect(await metadataOf(agent.token)).toBe(stateId)
+    expect(await metadataOf(null)).toBe(stateId)
+  })
+
   it('triggers, gets and lists a job like the HTTP API', async () => {
     const created = await call<{id: string; state: string; spec: {timeout: string}}>(jobs.Trigger, {spec: {name: 'grpc-job', steps: [{name: 'hi', run: 'echo hi'}], env: {A: 'b'}}})
     expect(created.id).toMatch(/^[0-9a-f-]{36}$/)

@@ -135,8 +135,10 @@ describe('agent health endpoints', () => {
   })
 
   it('200 concurrent readiness probes cause at most one API call per check per cache interval', async () => {
-    // Right after a fresh evaluation, so the burst falls in one cache interval (2s).
-    await new Promise((resolve) => setTimeout(resolve, 2100))
+    // Right after a fresh evaluation (a reading newer than the one cached now), so the burst falls in one cache interval (2s).
+    const readingTime = async () => ((await (await ready('?verbose')).json()) as HealthDocument).checks['kubernetes:responseTime']![0]!.time
+    const cached = await readingTime()
+    await waitFor(async () => (await readingTime()) !== cached, {intervalMs: 50, what: 'a fresh evaluation'})
     kube.clearRequests()
     const started = performance.now()
     const statuses = await Promise.all(Array.from({length: 200}, async () => (await ready('?verbose')).status))
@@ -152,7 +154,8 @@ describe('agent health endpoints', () => {
   it('stays within the bound while the API server hangs: kubernetes checks time out, /health stays 200', async () => {
     const clear = kube.fault({path: /./, hang: true})
     try {
-      await new Promise((resolve) => setTimeout(resolve, 2100))
+      // Until an evaluation has met the hanging server (the cached reading before the fault has expired).
+      await waitFor(async () => ((await (await ready('?verbose')).json()) as HealthDocument).checks['kubernetes:responseTime']![0]!.status !== 'pass', {intervalMs: 100, what: 'the hang to be seen'})
       let worst = 0
       let last: HealthDocument | undefined
       for (let i = 0; i < 6; i++) {

@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, removeStateDir, startAgent, waitFor} from '../support/agent-process.js'
 import {jobProcesses} from '../../src/agent/executors/process-group.js'
+import {releaseGate} from '../support/drain.js'
 import {processIsLive} from '../support/processes.js'
 
 interface JobJson {
@@ -89,9 +90,14 @@ describe('a job on the local executor', () => {
   })
 
   it('times out, killing the step', async () => {
-    const created = await trigger({name: 'slow', timeout: '1s', steps: [{run: 'sleep 30'}]})
+    const created = await trigger({name: 'slow', timeout: '1s', steps: [{run: 'echo $$ > "$DANUBE_WORKSPACE/../slow.pid"; exec sleep 30'}]})
+    const pidFile = path.join(agent.stateDir, 'work', created.id, 'slow.pid')
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim(), {what: 'the step running'})
+    const pids = jobProcesses(created.id)
+    expect(pids.length).toBeGreaterThan(0)
     const done = await finished(created.id)
     expect(done).toMatchObject({state: 'failed', reason: 'timeout'})
+    expect(pids.filter((pid) => processIsLive(pid))).toEqual([])
   })
 
   it('cancel kills every process of the step, even a child that ignores SIGTERM', async () => {
@@ -134,13 +140,28 @@ describe('a job on the local executor', () => {
   })
 
   it('starts queued jobs first-in first-out within jobs.maxConcurrent', async () => {
+    // Start order is observed, not inferred from millisecond timestamps (ties): four blockers fill the
+    // slots, then each release frees exactly one slot, and the test sees which queued job takes it.
+    const blockers = [0, 1, 2, 3].map((n) => releaseGate(agent.stateDir, `fifo-blocker-${n}`))
+    const blockerIds = await Promise.all(blockers.map(async (gate, n) => (await trigger({name: `fifo-blocker-${n}`, steps: [{run: gate.run}]})).id))
+    await Promise.all(blockerIds.map((id) => waitFor(async () => (await job(id)).state === 'running', {what: `${id} running`})))
+    const holds = [0, 1, 2, 3].map((n) => releaseGate(agent.stateDir, `fifo-hold-${n}`))
     const ids: string[] = []
-    for (let n = 0; n < 8; n++) ids.push((await trigger({name: `fifo-${n}`, steps: [{run: 'sleep 0.2'}]})).id)
+    for (let n = 0; n < 4; n++) ids.push((await trigger({name: `fifo-${n}`, steps: [{run: holds[n]!.run}]})).id)
+    const order: string[] = []
+    for (const gate of blockers) {
+      gate.release()
+      const next = await waitFor(async () => {
+        const running = (await Promise.all(ids.filter((id) => !order.includes(id)).map((id) => job(id)))).filter((j) => j.state === 'running')
+        return running.length > 0 ? running : undefined
+      }, {what: 'the next queued job to start'})
+      expect(next).toHaveLength(1)
+      order.push(next[0]!.id)
+    }
+    for (const gate of holds) gate.release()
     const done = await Promise.all(ids.map((id) => finished(id)))
     expect(done.every((j) => j.state === 'succeeded')).toBe(true)
-    const {jobs} = (await (await agent.api('/api/v1/jobs?limit=8')).json()) as {jobs: {id: string; startedAt: string}[]}
-    const startOrder = [...jobs].sort((a, b) => a.startedAt.localeCompare(b.startedAt)).map((j) => j.id)
-    expect(startOrder).toEqual(ids)
+    expect(order).toEqual(ids)
   })
 })
 

@@ -1,11 +1,16 @@
 // Starts real `danube agent` processes (bin/run.js, built dist/) on ephemeral loopback ports with a
-// temporary state directory, for integration and end-to-end tests.
+// temporary state directory, for integration and end-to-end tests. Hermetic: every process gets its own
+// state directory, a HOME of this test process's own, and agent addresses that are never the defaults
+// (127.0.0.1:7480/7481): a CLI call that looks for an agent where none runs reaches a port this process
+// holds and resets, never whatever else listens on the machine.
 
 import {type ChildProcess, spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, rmSync} from 'node:fs'
+import {createServer, type Server} from 'node:net'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+
+import {tempDir} from './temp.js'
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = path.join(REPO_ROOT, 'bin/run.js')
@@ -25,16 +30,45 @@ export interface AgentProcess {
   api(pathname: string, init?: RequestInit): Promise<Response>
 }
 
+/** A temporary state directory, removed when the test file ends (test/support/temp.ts). */
 export function makeStateDir(prefix = 'danube-test-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix))
+  return tempDir(prefix)
 }
 
-/** The environment every test process gets: its own state dir, no Kubernetes, no host config file. */
+/**
+ * A loopback port held open by this process that resets every connection: "no agent answers here",
+ * on an ephemeral port nothing else can take while the test runs.
+ */
+async function unansweredAddr(): Promise<string> {
+  const server: Server = createServer((socket) => socket.resetAndDestroy())
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  server.unref()
+  const {port} = server.address() as {port: number}
+  return `127.0.0.1:${port}`
+}
+
+/** Where a CLI looks for an agent when no agent row says otherwise: held by this process, never a default. */
+export const UNANSWERED_HTTP_ADDR = await unansweredAddr()
+export const UNANSWERED_GRPC_ADDR = await unansweredAddr()
+
+/** This test file's HOME (and XDG directories under it), removed when the file ends. */
+export const TEST_HOME = tempDir('danube-home-')
+
+/**
+ * The environment every test process gets: its own state dir and HOME, agent addresses that no other
+ * process answers, no Kubernetes, no host config file. `extra` overrides any of them.
+ */
 export function testEnv(stateDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     ...process.env,
+    HOME: TEST_HOME,
+    XDG_STATE_HOME: path.join(TEST_HOME, '.local/state'),
+    XDG_CONFIG_HOME: path.join(TEST_HOME, '.config'),
+    KUBECONFIG: path.join(TEST_HOME, '.kube/config'),
     DANUBE_HOME: stateDir,
     DANUBE_CONFIG: '',
+    DANUBE_HTTP_ADDR: UNANSWERED_HTTP_ADDR,
+    DANUBE_GRPC_ADDR: UNANSWERED_GRPC_ADDR,
     DANUBE_KUBERNETES_ENABLED: 'false',
     NO_COLOR: '1',
     ...extra,

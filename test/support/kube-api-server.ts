@@ -12,11 +12,9 @@
 
 import {randomBytes, randomUUID} from 'node:crypto'
 import {writeFileSync} from 'node:fs'
-import {mkdtempSync} from 'node:fs'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import {createServer, type Server} from 'node:https'
 import type {Socket} from 'node:net'
-import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {
   type FieldRequirement,
@@ -47,6 +45,7 @@ import type {
   StatusObject,
   WatchEvent,
 } from './kube/types.js'
+import {tempDir} from './temp.js'
 
 export type * from './kube/types.js'
 export type {JobTermination} from './kube/termination.js'
@@ -381,7 +380,7 @@ export class KubeApiServer {
 
   /** Writes a kubeconfig (cluster https://127.0.0.1:<port> with certificate-authority-data, user token). */
   writeKubeconfig(options: KubeconfigOptions = {}): string {
-    const file = options.file ?? path.join(mkdtempSync(path.join(tmpdir(), 'danube-kubeconfig-')), 'config')
+    const file = options.file ?? path.join(tempDir('danube-kubeconfig-'), 'config')
     const config = {
       apiVersion: 'v1',
       kind: 'Config',

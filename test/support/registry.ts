@@ -3,12 +3,12 @@
 // Install it with scripts/install-test-deps.sh.
 
 import {type ChildProcess, spawn} from 'node:child_process'
-import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
-import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {sharedTls} from './kube/tls.js'
+import {tempDir} from './temp.js'
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry'
 
@@ -34,7 +34,7 @@ export async function freePort(): Promise<number> {
 
 /** Starts the registry; with `tokenAuth` it answers /v2/ with 401 and a Bearer challenge, as a secured registry does. */
 export async function startRegistry(options: {tokenAuth?: boolean} = {}): Promise<RegistryProcess> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'danube-registry-'))
+  const dir = tempDir('danube-registry-')
   const port = await freePort()
   const downFile = path.join(dir, 'down')
   let auth = ''

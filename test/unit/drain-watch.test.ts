@@ -116,9 +116,11 @@ describe('watchDrain (fake snapshots, fixed clock)', () => {
 describe('drain view mode', () => {
   const tty = (columns: number | undefined) => ({isTTY: true, columns}) as NodeJS.WriteStream
   it('uses the spinner only on a TTY that reports a width (ora loops forever on 0 columns)', () => {
-    expect(viewMode(true, tty(120), tty(120))).toBe('quiet')
-    expect(viewMode(false, tty(120), tty(120))).toBe(process.env.TERM === 'dumb' ? 'lines' : 'spinner')
-    expect(viewMode(false, tty(0), tty(0))).toBe('lines')
-    expect(viewMode(false, {isTTY: false} as NodeJS.WriteStream, tty(120))).toBe('lines')
+    const xterm = {TERM: 'xterm-256color'}
+    expect(viewMode(true, tty(120), tty(120), xterm)).toBe('quiet')
+    expect(viewMode(false, tty(120), tty(120), xterm)).toBe('spinner')
+    expect(viewMode(false, tty(120), tty(120), {TERM: 'dumb'})).toBe('lines')
+    expect(viewMode(false, tty(0), tty(0), xterm)).toBe('lines')
+    expect(viewMode(false, {isTTY: false} as NodeJS.WriteStream, tty(120), xterm)).toBe('lines')
   })
 })

@@ -1,17 +1,17 @@
 // man/ is generated from the oclif manifest and src/cli/exit-codes.ts; a stale page is a failed test.
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readdirSync, readFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
 import {EXIT_CODES} from '../../src/cli/exit-codes.js'
 import {REPO_ROOT} from '../support/agent-process.js'
+import {tempDir} from '../support/temp.js'
 
 describe('man pages', () => {
   it('are current: regenerating them from the build changes nothing', () => {
-    const fresh = mkdtempSync(path.join(tmpdir(), 'danube-man-'))
+    const fresh = tempDir('danube-man-')
     execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts/build-man.js'), fresh])
     const committed = readdirSync(path.join(REPO_ROOT, 'man')).filter((f) => f.endsWith('.1')).sort()
     expect(readdirSync(fresh).sort()).toEqual(committed)

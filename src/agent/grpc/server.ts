@@ -9,6 +9,7 @@ import type * as Grpc from '@grpc/grpc-js'
 import type {HealthImplementation} from 'grpc-health-check'
 
 import {DanubeError} from '../../lib/errors.js'
+import {STATE_ID_METADATA} from '../../lib/store/identity.js'
 import type {Job, JobSummary} from '../../lib/jobs/model.js'
 import {assertSpecBounds} from '../../lib/jobs/spec.js'
 import {isAuthenticated} from '../auth.js'
@@ -28,6 +29,8 @@ export class GrpcServer {
     private readonly jobs: JobService,
     private readonly token: string,
     private readonly logger: Logger,
+    /** Sent as metadata danube-state-id with every answer, errors included. */
+    private readonly stateId: string,
     /** api.maxRequestBytes: the same bound as an HTTP body (grpc-js's own default is 4 MiB). */
     private readonly maxRequestBytes: number = DEFAULT_MAX_REQUEST_BYTES,
     /** Server interceptors (telemetry: rpc.server.call.duration). */
@@ -79,6 +82,9 @@ export class GrpcServer {
   private jobHandlers(grpc: typeof Grpc): Grpc.UntypedServiceImplementation {
     const unary = <Req>(call: (request: Req) => unknown): Grpc.handleUnaryCall<Req, unknown> => {
       return (ctx, callback) => {
+        const identity = new grpc.Metadata()
+        identity.set(STATE_ID_METADATA, this.stateId)
+        ctx.sendMetadata(identity)
         try {
           const values = ctx.metadata.get('authorization').map((value) => (typeof value === 'string' ? value : value.toString()))
           if (!isAuthenticated(values, this.token)) {
@@ -89,7 +95,7 @@ export class GrpcServer {
           }
           callback(null, call(ctx.request))
         } catch (error) {
-          callback(toGrpcError(grpc, error, this.logger))
+          callback(toGrpcError(grpc, error, this.logger, this.stateId))
         }
       }
     }
@@ -151,11 +157,12 @@ const STATUS_BY_HTTP: Record<number, keyof typeof Grpc.status> = {
   503: 'UNAVAILABLE',
 }
 
-function toGrpcError(grpc: typeof Grpc, error: unknown, logger: Logger): Partial<Grpc.StatusObject> {
+function toGrpcError(grpc: typeof Grpc, error: unknown, logger: Logger, stateId: string): Partial<Grpc.StatusObject> {
   const danube = error instanceof DanubeError ? error : new DanubeError('INTERNAL', 'internal error; see the agent log', {httpStatus: 500})
   if (!(error instanceof DanubeError)) logger.error('grpc call failed', {error: (error as Error).message})
   const metadata = new grpc.Metadata()
   metadata.set('danube-error-code', danube.code)
+  metadata.set(STATE_ID_METADATA, stateId)
   if (danube.retryAfterSeconds !== undefined) metadata.set('retry-after', String(danube.retryAfterSeconds))
   return {code: grpc.status[STATUS_BY_HTTP[danube.httpStatus] ?? 'INTERNAL'], details: danube.message, metadata}
 }

@@ -5,6 +5,7 @@
 import {hostname} from 'node:os'
 
 import type {Clock} from '../../lib/clock.js'
+import {formatDurationExact} from '../../lib/duration.js'
 import {DanubeError} from '../../lib/errors.js'
 import type {Logger} from '../logger.js'
 import {type CheckOutcome, type CheckResult, type HealthCheck, type HealthDocument, type HealthStatus, KNOWN_CHECK_KEYS, worst} from './types.js'
@@ -128,7 +129,7 @@ export class HealthEngine {
           const settled = await Promise.race([reading, budget])
           if (settled !== 'budget') return [slot.check.key, settled.result]
           // Still running when the answer must go out: report it as timed out, never as its old result.
-          const outcome: CheckOutcome = {status: 'fail', observedValue: null, observedUnit: slot.check.observedUnit, output: `timed out after ${formatDuration(this.options.responseTimeoutMs)} (health.responseTimeout); the check is still running`}
+          const outcome: CheckOutcome = {status: 'fail', observedValue: null, observedUnit: slot.check.observedUnit, output: `timed out after ${formatDurationExact(this.options.responseTimeoutMs)} (health.responseTimeout); the check is still running`}
           return [slot.check.key, this.damped(slot, outcome, slot.consecutiveFailures + 1, this.options.clock.now())]
         }),
       )
@@ -189,8 +190,8 @@ export class HealthEngine {
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<CheckOutcome>((resolve) => {
       timer = setTimeout(() => {
-        controller.abort(new DanubeError('CHECK_TIMEOUT', `timed out after ${formatDuration(timeoutMs)}`))
-        resolve({status: 'fail', observedValue: null, observedUnit: check.observedUnit, output: `timed out after ${formatDuration(timeoutMs)}`})
+        controller.abort(new DanubeError('CHECK_TIMEOUT', `timed out after ${formatDurationExact(timeoutMs)}`))
+        resolve({status: 'fail', observedValue: null, observedUnit: check.observedUnit, output: `timed out after ${formatDurationExact(timeoutMs)}`})
       }, timeoutMs)
     })
     let outcome: CheckOutcome
@@ -229,11 +230,6 @@ export class HealthEngine {
       time: time.toISOString(),
     }
   }
-}
-
-/** 2000 → "2s", 1500 → "1500ms": exact, as operators compare it with their settings. */
-export function formatDuration(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
 }
 
 export function describeError(error: unknown): string {

@@ -1,6 +1,9 @@
 // Owns `danube health`: ask the running agent for /health/ready?verbose (its cache answers, so cron adds
 // no load); when it does not answer, run the same checks in this process and add agent:heartbeat as fail
 // with the heartbeat's age. Either way the result is one readiness document of the same shape.
+// An answer counts only when it carries this state directory's id (Danube-State-Id): another agent on
+// the same address is reported, never trusted; without a readable database of its own the CLI vouches
+// for no agent at all and agent:heartbeat fails with the path and the fix.
 
 import {get} from 'node:http'
 
@@ -10,6 +13,7 @@ import type {DanubeConfig} from '../../lib/config/index.js'
 import {parseDuration} from '../../lib/duration.js'
 import {DanubeError} from '../../lib/errors.js'
 import {AgentRowStore} from '../../lib/store/agent-row.js'
+import {identityMismatch, localStateIdentity, STATE_ID_HEADER} from '../../lib/store/identity.js'
 import {Store} from '../../lib/store/index.js'
 import {readToken} from '../../lib/token.js'
 import {describeError} from './engine.js'
@@ -47,31 +51,49 @@ export async function probeHealth(options: HealthProbeOptions): Promise<HealthRe
   }
   const responseMs = parseDuration(options.config.health.responseTimeout, 'health.responseTimeout')
   const agentTimeoutMs = Math.max(500, Math.min(3000, options.timeoutMs - responseMs - 500))
-  let client: AgentClient | undefined
-  let agentError: string
+  const {stateDir} = options.config
+  let identity: {stateId: string; stateDir: string}
   try {
-    // The agent may well answer even when this user cannot read its database to look up its address.
+    identity = {stateId: localStateIdentity(stateDir).stateId, stateDir}
+  } catch (error) {
+    // Nothing to compare an answer with: whatever listens on the network, no agent is vouched for.
+    const why = `cannot vouch for any agent: ${error instanceof Error ? error.message : String(error)}${error instanceof DanubeError && error.hint ? ` (fix: ${error.hint})` : ''}`
+    const agentAddr = options.config.http.addr
+    return {document: await runLocally(options, exclude, agentAddr, why, false), source: 'local', agentAddr, agentError: why}
+  }
+  let client: AgentClient | undefined
+  let why: string
+  try {
     client = await agentClientFor(options.config, agentTimeoutMs).catch(
-      () => new AgentClient({httpAddr: options.config.http.addr, tokenFile: options.config.auth.tokenFile, timeoutMs: agentTimeoutMs}),
+      () => new AgentClient({httpAddr: options.config.http.addr, tokenFile: options.config.auth.tokenFile, timeoutMs: agentTimeoutMs, identity}),
     )
-    const document = await askAgent(client, options.config.auth.tokenFile, exclude, agentTimeoutMs)
+    const document = await askAgent(client, options.config.auth.tokenFile, exclude, agentTimeoutMs, identity)
     if (!exclude.includes(HEARTBEAT_KEY)) {
-      document.checks[HEARTBEAT_KEY] = [heartbeatResult(options, `the agent answered at ${addrOf(client)}`)]
+      document.checks[HEARTBEAT_KEY] = [heartbeatResult(options, `the agent of this state directory (state id ${identity.stateId}) answered at ${addrOf(client)}`)]
     }
     return {document, source: 'agent', agentAddr: addrOf(client)}
   } catch (error) {
     if (error instanceof DanubeError && error.code === 'UNKNOWN_CHECK') throw error
-    agentError = describeError(error)
+    const agentAddr = (client ? addrOf(client) : undefined) ?? options.config.http.addr
+    why = error instanceof DanubeError && error.code === 'AGENT_MISMATCH' ? `not trusted: ${error.message}` : `the agent did not answer at ${agentAddr} (${describeError(error)})`
   }
   const agentAddr = (client ? addrOf(client) : undefined) ?? options.config.http.addr
-  return {document: await runLocally(options, exclude, agentAddr, agentError), source: 'local', agentAddr, agentError}
+  return {document: await runLocally(options, exclude, agentAddr, why, true), source: 'local', agentAddr, agentError: why}
 }
 
 /**
  * GET /health/ready?verbose with node:http rather than fetch: loading fetch (undici) costs more than the
  * whole request, and this runs from cron. Without a readable token the agent still answers, without output.
  */
-async function askAgent(client: AgentClient, tokenFile: string, exclude: readonly string[], timeoutMs: number): Promise<HealthDocument> {
+async function askAgent(client: AgentClient, tokenFile: string, exclude: readonly string[], timeoutMs: number, identity: {stateId: string; stateDir: string}): Promise<HealthDocument> {
+  const addr = addrOf(client)
+  const check = (answer: {headers: Record<string, string | string[] | undefined>}) => {
+    const header = answer.headers[STATE_ID_HEADER.toLowerCase()]
+    const mismatch = identityMismatch(identity, typeof header === 'string' ? header : undefined, addr)
+    if (mismatch) throw mismatch
+  }
+  // First without the token (GET /health needs none): the token goes only to this state directory's agent.
+  check(await httpGet(`${client.baseUrl}/health`, undefined, timeoutMs))
   const query = new URLSearchParams([['verbose', ''], ...exclude.map((key): [string, string] => ['exclude', key])])
   let token: string | undefined
   try {
@@ -79,7 +101,9 @@ async function askAgent(client: AgentClient, tokenFile: string, exclude: readonl
   } catch {
     token = undefined
   }
-  const {status, text} = await httpGet(`${client.baseUrl}/health/ready?${query.toString()}`, token, timeoutMs)
+  const answer = await httpGet(`${client.baseUrl}/health/ready?${query.toString()}`, token, timeoutMs)
+  check(answer)
+  const {status, text} = answer
   let body: unknown
   try {
     body = JSON.parse(text)
@@ -91,12 +115,12 @@ async function askAgent(client: AgentClient, tokenFile: string, exclude: readonl
   throw new DanubeError(error?.code ?? 'AGENT_BAD_ANSWER', error?.message ?? `the agent answered HTTP ${status} without a health document`, {exitCode: 3})
 }
 
-function httpGet(url: string, token: string | undefined, timeoutMs: number): Promise<{status: number; text: string}> {
+function httpGet(url: string, token: string | undefined, timeoutMs: number): Promise<{status: number; text: string; headers: Record<string, string | string[] | undefined>}> {
   return new Promise((resolve, reject) => {
     const request = get(url, {agent: false, headers: {Connection: 'close', Accept: 'application/health+json', ...(token ? {Authorization: `Bearer ${token}`} : {})}, timeout: timeoutMs}, (response) => {
       const chunks: Buffer[] = []
       response.on('data', (chunk: Buffer) => chunks.push(chunk))
-      response.on('end', () => resolve({status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8')}))
+      response.on('end', () => resolve({status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: response.headers}))
       response.on('error', reject)
     })
     const address = url.replace(/^http:\/\/([^/]+).*$/, '$1')
@@ -113,7 +137,8 @@ function isHealthDocument(value: unknown): value is HealthDocument {
   return typeof document === 'object' && document !== null && typeof document.status === 'string' && typeof document.checks === 'object' && document.checks !== null
 }
 
-async function runLocally(options: HealthProbeOptions, exclude: readonly string[], agentAddr: string, agentError: string): Promise<HealthDocument> {
+/** `why` is the whole reason agent:heartbeat fails; `withRow` adds what the agent row says (when the database is readable). */
+async function runLocally(options: HealthProbeOptions, exclude: readonly string[], agentAddr: string, why: string, withRow: boolean): Promise<HealthDocument> {
   const {config} = options
   let store: Store | undefined
   const openStore = () => {
@@ -127,7 +152,8 @@ async function runLocally(options: HealthProbeOptions, exclude: readonly string[
     importance: 'required',
     observedUnit: 's',
     run: async () => {
-      const result = heartbeatResult(options, `the agent did not answer at ${agentAddr} (${agentError})`)
+      if (!withRow) return {status: 'fail', observedValue: null, observedUnit: 's', output: why}
+      const result = heartbeatResult(options, why)
       return {status: 'fail', observedValue: result.observedValue, observedUnit: 's', output: result.output}
     },
   }

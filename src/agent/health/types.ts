@@ -51,6 +51,8 @@ export interface HealthDocument {
   description: string
   time: string
   notes?: string[]
+  /** The identity of the state directory the answering agent serves (absent when the CLI ran the checks itself). */
+  stateId?: string
   checks: Record<string, CheckResult[]>
 }
 

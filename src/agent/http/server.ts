@@ -58,6 +58,8 @@ export class HttpServer {
     private readonly token: string,
     private readonly logger: Logger,
     private readonly maxBodyBytes: number = DEFAULT_MAX_REQUEST_BYTES,
+    /** Sent with every response, errors included (Danube-State-Id: which state directory this agent serves). */
+    private readonly responseHeaders: Readonly<Record<string, string>> = {},
     /** Told the matched route template of each request (telemetry: http.route), never the raw path. */
     private readonly onRoute?: (template: string) => void,
   ) {}
@@ -107,6 +109,7 @@ export class HttpServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const controller = new AbortController()
     res.on('close', () => controller.abort())
+    for (const [name, value] of Object.entries(this.responseHeaders)) res.setHeader(name, value)
     try {
       const url = requestUrl(req.url ?? '/')
       const matching = this.routes.filter((r) => r.pattern.test(url.pathname))

@@ -17,7 +17,7 @@ ${describeExitCodes('job list')}`
 
   static override flags = {
     state: Flags.string({description: 'Only jobs in this state', options: [...JOB_STATES]}),
-    limit: Flags.integer({description: 'At most this many jobs (1-1000)', default: 100}),
+    limit: Flags.integer({description: 'At most this many jobs: a whole number from 1 to 1000', default: 100, min: 1, max: 1000}),
   }
 
   async run(): Promise<{jobs: JobSummary[]}> {

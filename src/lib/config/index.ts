@@ -15,6 +15,7 @@ import {checkSetting, envName, fromText, type Setting, SETTINGS, SETTINGS_BY_KEY
 export {envName, SETTINGS} from './settings.js'
 
 export const DEFAULT_CONFIG_FILE = '/etc/danube/config.yaml'
+const K3S_KUBECONFIG = '/etc/rancher/k3s/k3s.yaml'
 
 export type ConfigSource = 'flag' | 'env' | 'file' | 'default'
 
@@ -78,6 +79,10 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv
   /** Seam for tests: whether the process runs as root. */
   isRoot?: boolean
+  /** Seam for tests: the system config file (DEFAULT_CONFIG_FILE) read when it exists and no other is given. */
+  defaultConfigFile?: string
+  /** Seam for tests: K3s's kubeconfig, preferred when readable (/etc/rancher/k3s/k3s.yaml). */
+  k3sKubeconfig?: string
 }
 
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
@@ -93,7 +98,8 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     if (setting.default !== undefined) set(setting.key, setting.default, 'default')
   }
 
-  const file = options.configFile ?? env.DANUBE_CONFIG ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined)
+  const systemFile = options.defaultConfigFile ?? DEFAULT_CONFIG_FILE
+  const file = options.configFile ?? env.DANUBE_CONFIG ?? (existsSync(systemFile) ? systemFile : undefined)
   if (file) {
     for (const [key, value] of Object.entries(readConfigFile(file))) {
       validate(SETTINGS_BY_KEY.get(key)!, value, `in ${file}`)
@@ -121,7 +127,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     set(key, value, 'flag')
   }
 
-  applyDerivedDefaults(values, sources, file, env, options.isRoot ?? process.getuid?.() === 0)
+  applyDerivedDefaults(values, sources, {file, systemFile, k3sKubeconfig: options.k3sKubeconfig ?? K3S_KUBECONFIG}, env, options.isRoot ?? process.getuid?.() === 0)
   return {config: nest(values) as unknown as DanubeConfig, sources, file}
 }
 
@@ -133,10 +139,11 @@ export function flagName(key: string): string {
 function applyDerivedDefaults(
   values: Map<string, unknown>,
   sources: Record<string, ConfigSource>,
-  file: string | undefined,
+  files: {file: string | undefined; systemFile: string; k3sKubeconfig: string},
   env: NodeJS.ProcessEnv,
   isRoot: boolean,
 ): void {
+  const {file, systemFile, k3sKubeconfig} = files
   const derive = (key: string, value: unknown) => {
     if (values.has(key) || value === undefined) return
     values.set(key, value)
@@ -144,13 +151,13 @@ function applyDerivedDefaults(
   }
   const home = env.HOME || homedir()
   const stateBase = env.XDG_STATE_HOME || path.join(home, '.local', 'state')
-  const installed = isRoot && file === DEFAULT_CONFIG_FILE
+  const installed = isRoot && file === systemFile
   derive('stateDir', installed ? '/var/lib/danube' : path.join(stateBase, 'danube'))
   values.set('stateDir', path.resolve(values.get('stateDir') as string))
   derive('auth.tokenFile', path.join(values.get('stateDir') as string, 'agent.token'))
   derive('jobs.local.sandbox', installed ? 'bubblewrap' : 'auto')
   derive('keys.dir', installed ? '/etc/danube/keys' : path.join(values.get('stateDir') as string, 'keys'))
-  const kubeconfig = ['/etc/rancher/k3s/k3s.yaml', path.join(home, '.kube', 'config')].find((candidate) => readable(candidate))
+  const kubeconfig = [k3sKubeconfig, path.join(home, '.kube', 'config')].find((candidate) => readable(candidate))
   derive('kubernetes.kubeconfig', kubeconfig)
   derive('kubernetes.enabled', values.has('kubernetes.kubeconfig'))
 }

@@ -22,23 +22,23 @@ import {
 import {DanubeError} from '../errors.js'
 import {execInPod} from './exec.js'
 import {errorForStatus, type KubeCallTarget, type KubeStatus, type MapContext, toKubeError} from './errors.js'
-import {
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  type DeleteJobOptions,
-  type DeletePodOptions,
-  type ExecOutcome,
-  type ExecStreams,
-  type KubeCallInfo,
-  type KubeClient,
-  type KubeClientOptions,
-  type KubeVersion,
-  type KubeWatchEvent,
-  type ListResult,
-  type ReadyzResult,
-  type WatchDone,
-  type WatchEventType,
-  type WatchHandle,
-  type WatchOptions,
+import {DEFAULT_REQUEST_TIMEOUT_MS} from './defaults.js'
+import type {
+  DeleteJobOptions,
+  DeletePodOptions,
+  ExecOutcome,
+  ExecStreams,
+  KubeCallInfo,
+  KubeClient,
+  KubeClientOptions,
+  KubeVersion,
+  KubeWatchEvent,
+  ListResult,
+  ReadyzResult,
+  WatchDone,
+  WatchEventType,
+  WatchHandle,
+  WatchOptions,
 } from './index.js'
 
 interface CallScope {

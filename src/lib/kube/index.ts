@@ -11,7 +11,7 @@ import type {KubeStatus} from './errors.js'
 export {describeCall, errorForStatus, parseStatus, toKubeError, type KubeCallTarget, type KubeErrorCode, type KubeStatus} from './errors.js'
 export type {V1Job, V1Pod}
 
-export const DEFAULT_REQUEST_TIMEOUT_MS = 5000
+export {DEFAULT_REQUEST_TIMEOUT_MS} from './defaults.js'
 
 /** One finished API call, as the single call wrapper sees it; telemetry hooks in here. */
 export interface KubeCallInfo {

@@ -122,6 +122,18 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN provenance_key_id TEXT;
   CREATE INDEX jobs_provenance ON jobs (provenance, seq);
   `,
+  // 6: the identity of the state directory: an id made once with the database (or, for a database made before this
+  // migration, when it runs). The agent sends it with every answer (Danube-State-Id, stateId), and the CLI trusts an
+  // answering agent only when it is the id in its own database: an agent of another state directory on the same
+  // address is never mistaken for this one's.
+  `
+  CREATE TABLE state_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state_id TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  INSERT INTO state_identity (id, state_id, created_at) VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

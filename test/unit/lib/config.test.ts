@@ -1,13 +1,13 @@
-import {mkdtempSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
 import {describeConfig, envName, loadConfig} from '../../../src/lib/config/index.js'
+import {tempDir} from '../../support/temp.js'
 
 function configFile(text: string): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'danube-config-')), 'config.yaml')
+  const file = path.join(tempDir('danube-config-'), 'config.yaml')
   writeFileSync(file, text)
   return file
 }
@@ -72,7 +72,9 @@ describe('loadConfig', () => {
 
   it('refuses malformed YAML with its line', () => {
     const file = configFile('jobs:\n  executor: [local\n')
-    expect(() => loadConfig({configFile: file, env: baseEnv})).toThrow(/is not valid YAML/)
+    expect(() => loadConfig({configFile: file, env: baseEnv})).toThrow(new RegExp(`config file ${file} is not valid YAML at line \\d+: `))
+    const late = configFile('jobs:\n  executor: local\nhttp:\n  addr: [x\n')
+    expect(() => loadConfig({configFile: late, env: baseEnv})).toThrow(/is not valid YAML at line [45]: /)
   })
 
   it('refuses a config file that does not exist', () => {
@@ -103,8 +105,26 @@ describe('loadConfig', () => {
     expect(() => loadConfig({configFile: configFile('jobs:\n  local:\n    sandbox: firejail\n'), env: baseEnv, isRoot: false})).toThrow(/"jobs\.local\.sandbox" in .*: expected one of auto, bubblewrap, none/)
   })
 
-  it('disables Kubernetes when no kubeconfig is found', () => {
-    const {config} = loadConfig({env: {HOME: mkdtempSync(path.join(tmpdir(), 'home-'))}, isRoot: false})
-    if (!config.kubernetes.kubeconfig) expect(config.kubernetes.enabled).toBe(false)
+  it('disables Kubernetes when no kubeconfig is found, and enables it with ~/.kube/config', () => {
+    const home = tempDir('home-')
+    const noK3s = path.join(home, 'no-k3s.yaml')
+    const without = loadConfig({env: {HOME: home}, isRoot: false, k3sKubeconfig: noK3s}).config
+    expect(without.kubernetes.kubeconfig).toBeUndefined()
+    expect(without.kubernetes.enabled).toBe(false)
+    mkdirSync(path.join(home, '.kube'))
+    writeFileSync(path.join(home, '.kube', 'config'), 'apiVersion: v1\n')
+    const withFile = loadConfig({env: {HOME: home}, isRoot: false, k3sKubeconfig: noK3s}).config
+    expect(withFile.kubernetes).toMatchObject({kubeconfig: path.join(home, '.kube', 'config'), enabled: true})
+  })
+
+  it('uses /var/lib/danube as root with the system config file, and only then', () => {
+    const system = configFile('jobs:\n  maxConcurrent: 3\n')
+    const asRoot = loadConfig({env: baseEnv, isRoot: true, defaultConfigFile: system})
+    expect(asRoot.file).toBe(system)
+    expect(asRoot.config.stateDir).toBe('/var/lib/danube')
+    expect(asRoot.config.auth.tokenFile).toBe('/var/lib/danube/agent.token')
+    expect(loadConfig({env: baseEnv, isRoot: false, defaultConfigFile: system}).config.stateDir).toBe('/home/op/.local/state/danube')
+    expect(loadConfig({env: baseEnv, isRoot: true, defaultConfigFile: system, configFile: configFile('')}).config.stateDir).toBe('/home/op/.local/state/danube')
+    expect(loadConfig({env: baseEnv, isRoot: true, defaultConfigFile: path.join(tempDir('danube-config-'), 'absent.yaml')}).config.stateDir).toBe('/home/op/.local/state/danube')
   })
 })

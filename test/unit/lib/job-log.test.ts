@@ -1,12 +1,12 @@
-import {appendFileSync, mkdtempSync, readFileSync, statSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {appendFileSync, readFileSync, statSync} from 'node:fs'
 import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
 import {followLog, JobLog} from '../../../src/lib/jobs/log.js'
+import {tempDir} from '../../support/temp.js'
 
-const dir = () => mkdtempSync(path.join(tmpdir(), 'danube-log-'))
+const dir = () => tempDir('danube-log-')
 
 describe('JobLog', () => {
   it('is created 0600 and stops job output before its cap, saying so once', () => {

@@ -13,10 +13,11 @@ export function drainCheck(store: () => Store): HealthCheck {
     observedUnit: 'state',
     run: async () => {
       const drain = readDrainState(store())
-      if (drain.state === 'active') return {status: 'pass', observedValue: 'active', observedUnit: 'state', output: 'admitting jobs'}
+      if (drain.state === 'active') return {status: 'pass', observedValue: 'active', observedUnit: 'state', output: 'not draining; admitting jobs'}
       const since = drain.requestedAt ? ` since ${drain.requestedAt}` : ''
       const deadline = drain.deadlineAt ? `, deadline ${drain.deadlineAt}` : ''
-      const what = drain.state === 'draining' ? 'draining: not admitting new jobs, running jobs finish' : 'drained: not admitting new jobs'
+      // The state is the observed value, printed just before this text: not repeated here.
+      const what = drain.state === 'draining' ? 'not admitting new jobs; running jobs finish' : 'not admitting new jobs; no job is running'
       return {status: 'warn', observedValue: drain.state, observedUnit: 'state', output: `${what}${since}${deadline}`}
     },
   }

@@ -1,8 +1,7 @@
 // The config-as-code sync with the real git binary against a real repository in a temp dir, and
 // cac:freshness over the attempts it recorded: fresh, stale, very stale, never synced, clock skew.
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
@@ -11,6 +10,7 @@ import {CacSync} from '../../../../src/agent/cac/sync.js'
 import {cacCheck} from '../../../../src/agent/health/checks/cac.js'
 import {silentLogger} from '../../../../src/agent/logger.js'
 import {Store} from '../../../../src/lib/store/index.js'
+import {tempDir} from '../../../support/temp.js'
 
 const MINUTE = 60_000
 let dir: string
@@ -32,7 +32,7 @@ async function freshness(repoPath = repo) {
 
 beforeEach(() => {
   clock.ms = Date.parse('2026-11-27T08:00:00Z')
-  dir = mkdtempSync(path.join(tmpdir(), 'danube-cac-'))
+  dir = tempDir('danube-cac-')
   store = Store.openInStateDir(dir, {create: true})
   repo = path.join(dir, 'upstream')
   execFileSync('git', ['init', '--quiet', '--initial-branch', 'main', repo])

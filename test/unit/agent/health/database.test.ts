@@ -1,9 +1,8 @@
 // database:responseTime against real SQLite files: healthy, locked by another process, missing, replaced by
 // a non-SQLite file, a schema version the code does not expect.
 import {spawn} from 'node:child_process'
-import {existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync} from 'node:fs'
+import {existsSync, rmSync, unlinkSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
-import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import type BetterSqlite3 from 'better-sqlite3'
@@ -11,6 +10,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {probeDatabase} from '../../../../src/agent/health/checks/database.js'
 import {SCHEMA_VERSION, Store} from '../../../../src/lib/store/index.js'
+import {tempDir} from '../../../support/temp.js'
 
 const require = createRequire(import.meta.url)
 const options = {busyTimeoutMs: 150, warnAfterMs: 200}
@@ -18,7 +18,7 @@ let dir: string
 let file: string
 
 beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'danube-health-db-'))
+  dir = tempDir('danube-health-db-')
   Store.openInStateDir(dir, {create: true}).close()
   file = path.join(dir, 'danube.db')
 })

@@ -117,7 +117,17 @@ describe('HealthEngine', () => {
     await expect(e.evaluate({exclude: ['nope:thing']})).rejects.toMatchObject({code: 'UNKNOWN_CHECK', httpStatus: 400})
   })
 
-  it('shutting down fails readiness and tells the status listener; excluded evaluations do not', async () => {
+  it('an evaluation with ?exclude does not tell the status listener (gRPC health follows full evaluations only)', async () => {
+    const seen: string[] = []
+    const e = engine([check('database:responseTime', fail, 'required'), check('drain:state', pass)], new ManualClock(), {onStatus: (s) => seen.push(s)})
+    expect((await e.evaluate()).status).toBe('fail')
+    expect(seen).toEqual(['fail'])
+    const partial = await e.evaluate({exclude: ['database:responseTime']})
+    expect(partial.status).toBe('pass')
+    expect(seen).toEqual(['fail'])
+  })
+
+  it('shutting down fails readiness and tells the status listener', async () => {
     const seen: string[] = []
     const e = engine([check('database:responseTime', pass, 'required')], new ManualClock(), {onStatus: (s) => seen.push(s)})
     await e.evaluate()

@@ -1,9 +1,8 @@
 // The Kubernetes client layer against the Kubernetes test API server: kubeconfig resolution, the typed facade,
 // timeouts, and the mapping of every failure to a typed DanubeError.
 
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
-import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import type {DanubeConfig} from '../../../../src/lib/config/index.js'
@@ -17,6 +16,7 @@ import {
   type V1Job,
 } from '../../../../src/lib/kube/index.js'
 import {generateTls, KubeApiServer} from '../../../support/kube-api-server.js'
+import {tempDir} from '../../../support/temp.js'
 
 let server: KubeApiServer
 let kubeconfig: string
@@ -95,7 +95,7 @@ describe('resolveKubeconfig and loading', () => {
   })
 
   it('names the file when the kubeconfig does not parse or has no cluster', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'danube-kube-'))
+    const dir = tempDir('danube-kube-')
     const broken = path.join(dir, 'broken')
     writeFileSync(broken, 'clusters: [\n  - name: {unclosed\n')
     const brokenError = await failure(createKubeClient({kubeconfig: broken}))

@@ -1,20 +1,22 @@
-import {mkdtempSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import Database from 'better-sqlite3'
 import {describe, expect, it} from 'vitest'
 
 import type {Clock} from '../../../../src/lib/clock.js'
+import {localStateIdentity, readStateIdentity} from '../../../../src/lib/store/identity.js'
 import {Store, SCHEMA_VERSION} from '../../../../src/lib/store/index.js'
+import {MIGRATIONS} from '../../../../src/lib/store/migrations.js'
 import {JobStore} from '../../../../src/lib/store/jobs.js'
 import {validateJobSpec} from '../../../../src/lib/jobs/spec.js'
+import {tempDir} from '../../../support/temp.js'
 
 const fixedClock: Clock = {now: () => new Date('2026-11-27T08:00:00.000Z')}
 const spec = validateJobSpec({name: 'build', steps: [{run: 'make'}, {name: 'test', run: 'make test'}]})
 
 function stateDir(): string {
-  return mkdtempSync(path.join(tmpdir(), 'danube-store-'))
+  return tempDir('danube-store-')
 }
 
 describe('Store', () => {
@@ -47,8 +49,47 @@ describe('Store', () => {
   it('refuses a file that is not SQLite with a clear error and does not change it', () => {
     const dir = stateDir()
     const file = path.join(dir, 'danube.db')
-    writeFileSync(file, 'this is not a database, it is a shopping list\n'.repeat(200))
+    const content = 'this is not a database, it is a shopping list\n'.repeat(200)
+    writeFileSync(file, content)
     expect(() => Store.openInStateDir(dir, {create: true})).toThrow(`${file} is not a SQLite database`)
+    expect(readFileSync(file, 'utf8')).toBe(content)
+  })
+
+  it('gives a new database a state id, and keeps it across opens', () => {
+    const dir = stateDir()
+    const store = Store.openInStateDir(dir, {create: true})
+    const {stateId} = readStateIdentity(store)
+    store.close()
+    expect(stateId).toMatch(/^[0-9a-f]{32}$/)
+    expect(localStateIdentity(dir).stateId).toBe(stateId)
+    expect(readStateIdentity(Store.openInStateDir(dir, {create: true})).stateId).toBe(stateId)
+    const other = Store.openInStateDir(stateDir(), {create: true})
+    expect(readStateIdentity(other).stateId).not.toBe(stateId)
+    other.close()
+  })
+
+  it('gives a database made before state ids one when it migrates', () => {
+    const dir = stateDir()
+    const file = path.join(dir, 'danube.db')
+    const raw = new Database(file)
+    const before = MIGRATIONS.findIndex((sql) => sql.includes('CREATE TABLE state_identity'))
+    expect(before).toBeGreaterThan(0)
+    for (const [index, sql] of MIGRATIONS.slice(0, before).entries()) {
+      raw.exec(sql)
+      raw.pragma(`user_version = ${index + 1}`)
+    }
+    raw.close()
+    expect(() => localStateIdentity(dir)).toThrow(/schema version/)
+    Store.openInStateDir(dir, {create: true}).close()
+    expect(localStateIdentity(dir).stateId).toMatch(/^[0-9a-f]{32}$/)
+  })
+
+  it('names the path and the fix when the state directory or its database is missing', () => {
+    const dir = stateDir()
+    expect(() => localStateIdentity(path.join(dir, 'nope'))).toThrow(`state directory ${path.join(dir, 'nope')} does not exist`)
+    writeFileSync(path.join(dir, 'file'), '')
+    expect(() => localStateIdentity(path.join(dir, 'file', 'state'))).toThrow(/a part of its path is a file/)
+    expect(() => localStateIdentity(dir)).toThrow(`no danube database at ${path.join(dir, 'danube.db')}`)
   })
 
   it('reports a state directory it cannot create', () => {

@@ -3,8 +3,7 @@
 // refused), with the end-to-end checks (remote tar's exit, size, sha256) and nothing partial ever in artifacts/<id>/.
 
 import {createHash} from 'node:crypto'
-import {chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {chmodSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, symlinkSync} from 'node:fs'
 import path from 'node:path'
 
 import {CoreV1Api, KubeConfig} from '@kubernetes/client-node'
@@ -18,6 +17,7 @@ import {createKubeClient, type KubeClient} from '../../../../../src/lib/kube/ind
 import {waitFor} from '../../../../support/agent-process.js'
 import {KubeApiServer} from '../../../../support/kube-api-server.js'
 import {fillOutputs, outputsDir, replaceInCopyScript, serveCraftedArchive, tarOf} from '../../../../support/kube-outputs.js'
+import {tempDir} from '../../../../support/temp.js'
 
 const ns = 'outputs'
 let server: KubeApiServer
@@ -56,7 +56,7 @@ async function waitingPod(): Promise<string> {
 }
 
 function scratch(): {artifacts: string; log: JobLog; logText: () => string} {
-  const dir = mkdtempSync(path.join(tmpdir(), 'danube-outputs-'))
+  const dir = tempDir('danube-outputs-')
   dirs.push(dir)
   const log = new JobLog(path.join(dir, 'job.log'), 1 << 20)
   return {artifacts: path.join(dir, 'artifacts', 'job'), log, logText: () => readFileSync(log.file, 'utf8')}
