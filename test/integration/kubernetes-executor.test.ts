@@ -240,9 +240,37 @@ describe('kubernetes executor: a job\'s life', () => {
     server.runInitContainer(pod, 'step-2')
     server.evictPod(pod)
     const job = await finished(agent, id)
-    expect(job).toMatchObject({state: 'failed', reason: 'evicted'})
+    expect(job, logOf(agent, id)).toMatchObject({state: 'failed', reason: 'evicted'})
     expect(job.steps.map((step) => step.state)).toEqual(['succeeded', 'failed', 'skipped'])
     expect(logOf(agent, id)).toContain('was evicted: The node was low on resource: memory')
+  })
+
+  it('fails an evicted job with reason evicted even when the Job\'s Failed condition reaches the agent before its pod does', async () => {
+    // The Job and its pods come over two watches with no order between them (on a loaded machine either may lag).
+    // Here the pods' side is held back: their watch is cut and listing pods hangs until the test lifts it.
+    const podsPath = `/api/v1/namespaces/${ns}/pods`
+    const jobsPath = `/apis/batch/v1/namespaces/${ns}/jobs`
+    const jobWatches = server.countRequests({method: 'GET', path: jobsPath, watch: true})
+    const holdPods = server.fault({method: 'GET', path: new RegExp(`^${podsPath}$`), watch: false, hang: true})
+    try {
+      server.dropWatches()
+      await waitFor(() => server.countRequests({method: 'GET', path: jobsPath, watch: true}) > jobWatches, {what: 'the Job watch to resume'})
+      const id = await trigger(agent, threeSteps)
+      const pod = await podOf(ns, id)
+      runSteps(pod, [1])
+      server.runInitContainer(pod, 'step-2')
+      server.evictPod(pod)
+      await waitFor(() => server.getJob(ns, `danube-${id}`)?.status.conditions?.some((condition) => condition.type === 'Failed'), {what: 'the Job Failed'})
+      // The Failed Job went out on the open Job watch; a pods list the agent starts after that shows it had its turn.
+      const lists = server.countRequests({method: 'GET', path: podsPath, watch: false})
+      await waitFor(() => server.countRequests({method: 'GET', path: podsPath, watch: false}) > lists, {what: 'the agent to list pods again', timeoutMs: 20_000})
+      holdPods()
+      const job = await finished(agent, id, 20_000)
+      expect(job, logOf(agent, id)).toMatchObject({state: 'failed', reason: 'evicted'})
+      expect(logOf(agent, id)).toContain('was evicted: The node was low on resource: memory')
+    } finally {
+      holdPods()
+    }
   })
 
   it('recovers from a watch dropped mid-job: lists again and sees what changed meanwhile', async () => {
