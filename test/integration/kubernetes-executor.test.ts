@@ -563,6 +563,9 @@ describe('kubernetes executor: agent restart and orphans', () => {
     runSteps(runningPod, [1])
     server.runInitContainer(runningPod, 'step-2')
     await waitFor(async () => (await view(first, running)).steps[1]!.state === 'running', {what: 'step 2 running'})
+    // Step 1 is recorded succeeded before its log is copied (a separate request), and a re-adopting agent copies only
+    // the logs of steps not yet recorded as ended: the test's one step-1 copy must be in before the kill.
+    await waitFor(() => /output of step 1/.test(logOf(first, running)), {what: 'step 1\'s log copied', timeoutMs: 20_000})
     expect(await first.stop('SIGKILL')).toBe('SIGKILL')
 
     // While no agent runs, one job's steps finish (its final container waits to be copied) and the other moves on.
