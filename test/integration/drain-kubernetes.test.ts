@@ -73,17 +73,20 @@ describe('danube drain with the kubernetes executor', () => {
     expect(server.getPod(pod).spec.terminationGracePeriodSeconds).toBe(30)
     server.clearRequests()
 
-    const started = Date.now()
     const drain = spawnCli(['drain', '--timeout', '2s', '--force', '--grace-period', '1s', '--json'], stateDir)
-    await waitFor(() => server.getPod(pod).metadata.deletionTimestamp, {what: 'pod terminating', intervalMs: 20})
+    // A cap, not a sleep: the CLI's own start-up (seconds on a loaded machine) comes before the drain's 2 s.
+    await waitFor(() => server.getPod(pod).metadata.deletionTimestamp, {what: 'pod terminating', intervalMs: 20, timeoutMs: 25_000})
     // The pod has its 1 s to go: the job is not recorded yet.
     expect((await getJob(agent!, id)).state).toBe('running')
     const result = await drain.result
-    const elapsed = Date.now() - started
     expect(result.code, result.stderr).toBe(0)
-    expect(elapsed).toBeLessThan(2000 + 1000 + 3000)
 
     const report = JSON.parse(result.stdout)
+    // What --grace-period 1s promises: the job ends about 1 s after the deadline, not after the pod's own 30 s. Measured
+    // from the deadline to the job's end as the state database records them, so neither the CLI's start-up nor the
+    // load on the machine counts; the margin is wide, and still far below 30 s.
+    const finishedAt = query<{finished_at: string}>(stateDir, 'SELECT finished_at FROM jobs WHERE id = ?', [id])[0]!.finished_at
+    expect(Date.parse(finishedAt) - Date.parse(report.deadlineAt)).toBeLessThan(1000 + 14_000)
     expect(report).toMatchObject({state: 'drained', result: 'drained', outcome: 'forced', gracePeriodSeconds: 1, running: []})
     expect(report.jobsKilled).toEqual([{id, name: 'long', state: 'cancelled', reason: 'drain-timeout'}])
     expect(server.jobPods(ns, `danube-${id}`)).toEqual([])
