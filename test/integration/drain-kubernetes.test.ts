@@ -149,8 +149,9 @@ describe('danube drain with the kubernetes executor', () => {
     const deferred = await trigger(agent!, {name: 'deferred', steps: [{run: 'true'}], defer: true})
     expect(deferred.status).toBe(202)
     expect(deferred.body.state).toBe('deferred')
-    // Give the dispatcher a chance to (wrongly) start something.
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    // The trigger runs the dispatcher before it answers (and the answer re-reads a job it started): 'deferred' above
+    // and here means nothing was started, so no Job can be on its way to the cluster.
+    expect((await getJob(agent!, deferred.body.id!)).state).toBe('deferred')
     expect(creates()).toBe(0)
     expect(server.list('jobs', ns)).toEqual([])
 
