@@ -612,12 +612,11 @@ describe('kubernetes executor: agent restart and orphans', () => {
 })
 
 describe('kubernetes executor: the agent refuses to start, in one line, when Kubernetes is unusable', () => {
-  async function agentExit(env: NodeJS.ProcessEnv): Promise<{code: number; stderr: string; ms: number}> {
+  async function agentExit(env: NodeJS.ProcessEnv): Promise<{code: number; stderr: string}> {
     const stateDir = makeStateDir()
     dirs.push(stateDir)
-    const started = Date.now()
     const result = await runCli(['agent', '--http-addr', '127.0.0.1:0', '--grpc-addr', '127.0.0.1:0'], {stateDir, env: kubeEnv('refusals', env), timeoutMs: 15_000})
-    return {code: result.code, stderr: result.stderr, ms: Date.now() - started}
+    return {code: result.code, stderr: result.stderr}
   }
 
   function errorLine(stderr: string): string {
@@ -655,8 +654,9 @@ describe('kubernetes executor: the agent refuses to start, in one line, when Kub
     try {
       const hung = await agentExit({DANUBE_KUBERNETES_REQUEST_TIMEOUT: '500ms'})
       expect(hung.code).toBe(1)
+      // Gave up after kubernetes.requestTimeout rather than hanging: a hang would reach runCli's 15 s cap, which fails the
+      // test. No wall-clock bound of its own: the agent's start-up would count in it, seconds on a loaded machine.
       expect(errorLine(hung.stderr)).toContain('did not answer get namespaces/refusals within 500ms')
-      expect(hung.ms).toBeLessThan(10_000)
     } finally {
       lift()
     }
