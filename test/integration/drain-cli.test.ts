@@ -75,7 +75,7 @@ describe('danube drain (real agent, real jobs)', () => {
     await waitForState(agent, deferred.body.id!, 'succeeded', 20_000)
     const [first, second] = query<{id: string}>(stateDir, `SELECT id FROM jobs WHERE id IN (?, ?) ORDER BY started_at, seq`, [queued.body.id, deferred.body.id])
     expect([first!.id, second!.id]).toEqual([queued.body.id, deferred.body.id])
-  })
+  }, 60_000)
 
   it('without --force: exit 3 at the deadline naming the running job, drain stays on; a second run updates it to force', async () => {
     agent = await startAgent({env})

@@ -104,7 +104,7 @@ describe('danube drain with the kubernetes executor', () => {
     const log = readFileSync(path.join(stateDir, 'logs', `${id}.log`), 'utf8')
     expect(log).toContain(`deleted Kubernetes Job ${ns}/danube-${id}; its pods are gone`)
     expect(query<{left_behind: string | null}>(stateDir, 'SELECT left_behind FROM jobs WHERE id = ?', [id])[0]!.left_behind).toBeNull()
-  })
+  }, 60_000)
 
   it('pods stuck in Terminating: the job stays running until kubernetes.cancelCap, then the drain names it and its pod and exits 1', async () => {
     const ns = 'drain-stuck'
@@ -130,7 +130,7 @@ describe('danube drain with the kubernetes executor', () => {
     const monitor = await runCli(['drain', '--monitor', '--json'], {stateDir})
     expect(monitor.code, monitor.stderr).toBe(0)
     expect(JSON.parse(monitor.stdout).jobsKilled).toEqual([{id, name: 'long', state: 'cancelled', reason: 'drain-timeout', leftBehind: [`${ns}/${pod}`]}])
-  })
+  }, 60_000)
 
   it('while draining, a trigger gets 503 DRAINING and no Job is created; a deferred job reaches the cluster only after --cancel', async () => {
     const ns = 'drain-admission'

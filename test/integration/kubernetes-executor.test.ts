@@ -271,7 +271,7 @@ describe('kubernetes executor: a job\'s life', () => {
     } finally {
       holdPods()
     }
-  })
+  }, 60_000)
 
   it('recovers from a watch dropped mid-job: lists again and sees what changed meanwhile', async () => {
     const id = await trigger(agent, threeSteps)
@@ -588,7 +588,7 @@ describe('kubernetes executor: agent restart and orphans', () => {
     const log = logOf(second, running)
     expect(log.match(/output of step 1/g)).toHaveLength(1)
     expect(log).toMatch(/re-adopt[\s\S]*output of step 2[\s\S]*output of step 3/)
-  })
+  }, 60_000)
 
   it('reports a labelled Job without a job row as an orphan in status and the log, and leaves it alone', async () => {
     const ns = 'orphans'
