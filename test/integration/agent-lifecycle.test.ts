@@ -6,6 +6,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, makeStateDir, removeStateDir, startAgent, waitFor} from '../support/agent-process.js'
 import {jobProcesses} from '../../src/agent/executors/process-group.js'
+import {releaseGate} from '../support/drain.js'
 import {processIsLive} from '../support/processes.js'
 
 const started: AgentProcess[] = []
@@ -35,10 +36,14 @@ describe('agent shutdown and restart', () => {
   it('on SIGTERM stops admitting, lets a short job finish, cancels a long one with agent-shutdown, and exits 0', async () => {
     const stateDir = makeStateDir()
     dirs.push(stateDir)
-    const agent = await launch(stateDir, {DANUBE_SHUTDOWN_GRACE_PERIOD: '1500ms', DANUBE_JOBS_KILL_GRACE_PERIOD: '500ms'})
-    const short = await trigger(agent, {name: 'short', steps: [{run: 'sleep 0.5'}]})
+    // Running jobs get shutdownGracePeriod - killGracePeriod (5.5 s) to finish: room for the short job, released only
+    // once the shutdown began, to end on a loaded machine. A 'sleep 0.5' raced its own start against a 1 s window.
+    const agent = await launch(stateDir, {DANUBE_SHUTDOWN_GRACE_PERIOD: '6s', DANUBE_JOBS_KILL_GRACE_PERIOD: '500ms'})
+    const gate = releaseGate(stateDir, 'short')
+    const short = await trigger(agent, {name: 'short', steps: [{run: gate.run}]})
     const long = await trigger(agent, {name: 'long', steps: [{run: 'sleep 60'}]})
-    await waitFor(async () => (await state(agent, long)).state === 'running', {what: 'long job running'})
+    // Both running: a job still queued at SIGTERM would never start, and 'lets a short job finish' would not be tested.
+    await waitFor(async () => (await state(agent, short)).state === 'running' && (await state(agent, long)).state === 'running', {what: 'both jobs running'})
     agent.child.kill('SIGTERM')
     await waitFor(async () => {
       const response = await agent.api('/api/v1/jobs', {method: 'POST', body: JSON.stringify({name: 'late', steps: [{run: 'true'}]})})
@@ -47,6 +52,7 @@ describe('agent shutdown and restart', () => {
       expect(response.headers.get('retry-after')).toBeTruthy()
       expect(((await response.json()) as {error: {code: string}}).error.code).toBe('SHUTTING_DOWN')
     })
+    gate.release()
     expect(await agent.stop()).toBe(0)
     const restarted = await launch(stateDir)
     expect(await state(restarted, short)).toMatchObject({state: 'succeeded'})

@@ -34,14 +34,20 @@ describe('admission during a drain (real agent)', () => {
     const drainStore = Store.openInStateDir(stateDir)
     let drainCommittedAt: number | undefined
     let answered = 0
+    let committed!: () => void
+    const drainCommitted = new Promise<void>((resolve) => (committed = resolve))
     const results = await Promise.all(
       Array.from({length: 200}, async (_, i): Promise<Triggered & {defer: boolean}> => {
         const defer = i % 5 === 0
+        // The last 50 are sent once the drain is committed: on a loaded machine the agent may answer all the others
+        // before the test sees its 30th answer, and then nothing would be refused or deferred.
+        if (i >= 150) await drainCommitted
         const result = await trigger(agent!, {name: `t${i}`, steps: [{run: 'true'}], ...(defer ? {defer: true} : {})})
         // Enable the drain once a few answers are in and the rest are still in flight.
         if (++answered === 30) {
           new DrainStore(drainStore, systemClock).request({timeoutMs: 60_000, force: false, gracePeriodMs: null, message: 'race', requestedBy: 'test'})
           drainCommittedAt = Date.now()
+          committed()
         }
         return {...result, defer}
       }),

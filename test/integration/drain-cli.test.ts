@@ -30,15 +30,19 @@ describe('danube drain (real agent, real jobs)', () => {
     expect((await getJob(agent, queued.body.id!)).state).toBe('queued')
 
     await waitForState(agent, short.body.id!, 'running')
-    const started = Date.now()
     const watching = spawnCli(['drain', '--timeout', '3s', '--force', '--grace-period', '1s', '-m', 'upgrade to 0.9', '--json'], stateDir)
     // The short job ends by itself during the drain; the long one overruns the deadline.
     await waitFor(() => drainRow(stateDir).state === 'draining', {what: 'drain recorded'})
     gate.release()
     const drain = await watching.result
     expect(drain.code, drain.stderr).toBe(0)
-    expect(Date.now() - started).toBeLessThan(8000)
-    const report = parseAs<{jobsKilled: {id: string}[]; jobsWaitedFor: {id: string}[]} & Record<string, unknown>>('drain', drain.stdout)
+    const report = parseAs<{jobsKilled: {id: string}[]; jobsWaitedFor: {id: string}[]; deadlineAt: string} & Record<string, unknown>>('drain', drain.stdout)
+    // Killed at the deadline, neither before it nor after its own 60 s: measured between the deadline and the job's end
+    // as the state database records them (the CLI's start-up and the machine's load do not count), 1 s grace plus a
+    // margin that holds on a loaded machine.
+    const longEnd = Date.parse(query<{finished_at: string}>(stateDir, 'SELECT finished_at FROM jobs WHERE id = ?', [long.body.id])[0]!.finished_at)
+    expect(longEnd).toBeGreaterThanOrEqual(Date.parse(report.deadlineAt))
+    expect(longEnd - Date.parse(report.deadlineAt)).toBeLessThan(1000 + 14_000)
     expect(report).toMatchObject({state: 'drained', result: 'drained', outcome: 'forced', force: true, message: 'upgrade to 0.9', queued: 1, running: []})
     expect(report.jobsKilled.map((j: {id: string}) => j.id)).toEqual([long.body.id])
     expect(report.jobsWaitedFor.map((j: {id: string}) => j.id).sort()).toEqual([long.body.id, short.body.id].sort())
@@ -58,8 +62,9 @@ describe('danube drain (real agent, real jobs)', () => {
 
     // The drain survives an agent restart.
     expect(await agent.stop('SIGTERM')).toBe(0)
+    // startAgent returns on "agent started", which the agent logs after its drain controller's first look and its
+    // start-up dispatch (both synchronous): a queued job it wrongly started would already show running.
     agent = await startAgent({stateDir, env})
-    await new Promise((resolve) => setTimeout(resolve, 500))
     const status = parseAs<Record<string, unknown>>('status', (await runCli(['status', '--json'], {stateDir})).stdout)
     expect(status.drain).toMatchObject({state: 'drained', queued: 1, deferred: 1, force: true, lastDrain: {outcome: 'forced', jobsKilled: [long.body.id]}})
     expect((await getJob(agent, queued.body.id!)).state).toBe('queued')
@@ -67,11 +72,11 @@ describe('danube drain (real agent, real jobs)', () => {
     const cancel = await runCli(['drain', '--cancel', '-m', 'upgrade done'], {stateDir})
     expect(cancel.code, cancel.stderr).toBe(0)
     expect(cancel.stdout).toMatch(/Drain cancelled/)
-    await waitForState(agent, queued.body.id!, 'succeeded', 5000)
-    await waitForState(agent, deferred.body.id!, 'succeeded', 5000)
+    await waitForState(agent, queued.body.id!, 'succeeded', 20_000)
+    await waitForState(agent, deferred.body.id!, 'succeeded', 20_000)
     const [first, second] = query<{id: string}>(stateDir, `SELECT id FROM jobs WHERE id IN (?, ?) ORDER BY started_at, seq`, [queued.body.id, deferred.body.id])
     expect([first!.id, second!.id]).toEqual([queued.body.id, deferred.body.id])
-  })
+  }, 60_000)
 
   it('without --force: exit 3 at the deadline naming the running job, drain stays on; a second run updates it to force', async () => {
     agent = await startAgent({env})
@@ -105,13 +110,17 @@ describe('danube drain (real agent, real jobs)', () => {
     const [a, b] = await Promise.all([first.result, second.result])
     const returnedAt = Date.now()
     const finishedAt = Date.parse(query<{finished_at: string}>(stateDir, 'SELECT finished_at FROM jobs WHERE id = ?', [job.body.id])[0]!.finished_at)
+    const drain = query<{ended_at: string; deadline_at: string}>(stateDir, 'SELECT ended_at, deadline_at FROM drain_history')[0]!
     expect(a.code, a.stderr).toBe(0)
     expect(b.code, b.stderr).toBe(0)
     // One started it, the other found it in progress and said so; both saw the job end and the drain complete.
     expect([a.stdout, b.stdout].filter((out) => out.includes('Drain started')).length).toBe(1)
     expect([a.stdout, b.stdout].filter((out) => out.includes('Drain already in progress')).length).toBe(1)
     for (const out of [a.stdout, b.stdout]) expect(out).toMatch(/Drained\. 0 running/)
-    expect(returnedAt - finishedAt).toBeLessThan(2000)
+    // The agent ends the drain when the job ends (recorded times, not the CLI's), and both CLIs are back long
+    // before the 60 s deadline; the margins hold on a loaded machine.
+    expect(Date.parse(drain.ended_at) - finishedAt).toBeLessThan(5000)
+    expect(returnedAt).toBeLessThan(Date.parse(drain.deadline_at) - 30_000)
     expect(query<{n: number}>(stateDir, 'SELECT COUNT(*) AS n FROM drain_history')[0]!.n).toBe(1)
   })
 

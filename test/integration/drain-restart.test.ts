@@ -4,7 +4,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 import {parseAs} from '../support/schemas.js'
-import {drainRow, getJob, groupAlive, pgidOf, trigger, waitForState} from '../support/drain.js'
+import {drainRow, getJob, groupAlive, pgidOf, query, trigger, waitForState} from '../support/drain.js'
 
 describe('drain across agent restarts (real agent)', () => {
   let agent: AgentProcess | undefined
@@ -24,8 +24,9 @@ describe('drain across agent restarts (real agent)', () => {
     expect(detached.code, detached.stderr).toBe(0)
     expect(detached.stdout).toContain('Not watching (--detach)')
     expect(await agent.stop('SIGKILL')).toBe('SIGKILL')
-    // The job's process group outlives its agent; wait until the deadline has passed with nobody enforcing it.
-    await new Promise((resolve) => setTimeout(resolve, 1200))
+    // The job's process group outlives its agent; wait until the recorded deadline has passed with nobody enforcing it.
+    const deadlineAt = Date.parse(query<{deadline_at: string}>(stateDir, 'SELECT deadline_at FROM drain_state WHERE id = 1')[0]!.deadline_at)
+    await waitFor(() => Date.now() > deadlineAt, {what: 'the drain deadline to pass', intervalMs: 100})
     expect(await groupAlive(pgidOf(running))).toBe(true)
     expect(drainRow(stateDir).state).toBe('draining')
 
@@ -47,7 +48,7 @@ describe('drain across agent restarts (real agent)', () => {
     expect(drainRow(stateDir).state).toBe('draining')
 
     agent = await startAgent({stateDir})
-    await waitFor(() => drainRow(stateDir).state === 'drained', {timeoutMs: 3000, what: 'drained after start'})
+    await waitFor(() => drainRow(stateDir).state === 'drained', {what: 'drained after start'})
     const refused = await trigger(agent, {name: 'late', steps: [{run: 'true'}]})
     expect(refused.status).toBe(503)
     expect(refused.body.error?.message).toContain('(reason: maintenance)')

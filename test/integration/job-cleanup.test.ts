@@ -112,9 +112,17 @@ describe('shutdown', () => {
     const code = await agent.stop('SIGTERM')
     const elapsed = Date.now() - sent
     expect(code).toBe(0)
-    // The old behaviour took grace + kill grace (7 s here); the promise is grace plus a few seconds to exit.
-    expect(elapsed).toBeLessThan(graceMs + 2500)
-    expect(elapsed).toBeGreaterThanOrEqual(graceMs - 250)
+    // The old behaviour took grace + kill grace (7 s here); the promise is grace plus a few seconds to exit. Timed by the
+    // agent's own log, from "agent stopping" (the signal handled) to "agent stopped", so the signal's delivery and the
+    // process's start on a loaded machine do not count; from outside, the bound systemd holds it to (grace + 15 s).
+    const times = (message: string) => agent.logs().split('\n').filter((line) => line.includes(`"msg":"${message}"`)).map((line) => Date.parse((JSON.parse(line) as {time: string}).time))
+    const [stopping] = times('agent stopping')
+    const [stopped] = times('agent stopped')
+    expect(stopping, agent.logs()).toBeDefined()
+    expect(stopped, agent.logs()).toBeDefined()
+    expect(stopped! - stopping!).toBeLessThan(graceMs + 2500)
+    expect(stopped! - stopping!).toBeGreaterThanOrEqual(graceMs - 50)
+    expect(elapsed).toBeLessThan(graceMs + 15_000)
     expect(readFileSync(log, 'utf8')).toContain('got-term')
     const restarted = await launch({}, agent.stateDir)
     expect(await job(restarted, id)).toMatchObject({state: 'cancelled', reason: 'agent-shutdown'})

@@ -124,7 +124,9 @@ describe.each(AGENT_USERS)('a sandboxed step $who', ({uid}) => {
   })
 
   it('cannot read the token, database, keys, kubeconfig, hidden paths, the agent environment or another job; cannot signal the agent or write outside its own work', async () => {
-    const other = await trigger(agent, {name: 'other', steps: [{run: 'echo other-secret > secret.txt; sleep 30'}]})
+    // The other job runs until the test cancels it (600 s is only a backstop): with 'sleep 30' a slow hostile job on a
+    // loaded machine let it succeed on its own before the cancel.
+    const other = await trigger(agent, {name: 'other', steps: [{run: 'echo other-secret > secret.txt; sleep 600'}]})
     const otherWorkspace = path.join(layout.state, 'work', other.id, 'workspace')
     await waitFor(() => existsSync(path.join(otherWorkspace, 'secret.txt')), {what: 'the other job to write its secret'})
     const env = {STATE: layout.state, KEYS: layout.keys, HIDDEN: layout.hidden, KUBE: layout.kubeconfig, OUTSIDE: layout.outside, OTHER: otherWorkspace, AGENT_PID: String(agent.child.pid)}

@@ -200,7 +200,10 @@ export class KubeJobRun {
       if (!this.copy && waitsForCopy(pod)) this.startCopy(pod)
     }
     const failed = kubeJob?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True')
-    if (failed && !pod) {
+    // The Job and its pods come over two watches, and nothing orders one against the other: a Job that counts a pod
+    // (failed, active, ...) while this agent has not seen that pod yet means the pod's events are still on their way,
+    // and they say why (an eviction, a step's exit). Only a Job that failed without a pod is decided from the Job alone.
+    if (failed && !pod && (this.seenPod || !countsPods(kubeJob!))) {
       return this.decide({kind: 'failed', reason: 'executor-error', exitCode: null, cleanup: true, message: `Kubernetes Job ${this.name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim()})
     }
     if (this.seenJob && !kubeJob) {
@@ -493,6 +496,13 @@ function failureCondition(job: V1Job | undefined): V1JobCondition | undefined {
   const conditions = job?.status?.conditions ?? []
   return conditions.find((condition) => condition.type === 'FailureTarget' && condition.status === 'True') ??
     conditions.find((condition) => condition.type === 'Failed' && condition.status === 'True')
+}
+
+/** Whether the Job's status counts any pod of it, running or ended. */
+function countsPods(job: V1Job): boolean {
+  const status = job.status
+  const uncounted = status?.uncountedTerminatedPods
+  return [status?.active, status?.succeeded, status?.failed, status?.terminating, uncounted?.failed?.length, uncounted?.succeeded?.length].some((count) => (count ?? 0) > 0)
 }
 
 /** The pod was already being deleted when it reached phase Failed (evictions carry their own status.reason). */
