@@ -34,6 +34,11 @@ export const EXIT_CODES: Readonly<Record<string, ExitCodeTable>> = {
     4: 'the drain was cancelled (by someone else) while watching',
     130: 'interrupted (Ctrl-C): stopped watching; the drain continues',
   },
+  install: {
+    0: 'installed: every step ok, changed or skipped (with --dry-run: the plan has no failing step)',
+    1: 'a step failed (named, with the command output and the troubleshooting section); re-running resumes. With --dry-run: a step of the plan would fail (preflight)',
+    2: 'usage error: unknown flag, bad value, missing --yes without a terminal, or not confirmed',
+  },
   'job list': {0: 'jobs printed', ...COMMON},
   'job show': {0: 'job printed', ...COMMON, 1: 'error, or no job with that id'},
   'job logs': {0: 'log printed', ...COMMON, 1: 'error, or no job with that id'},

@@ -2,13 +2,29 @@
 // on every call and typed errors. Cheap to import: @kubernetes/client-node (~0.4 s to load) is only loaded by
 // createKubeClient, through ./client.js; this module and ./errors.js import nothing but types from it.
 
-import type {V1Job, V1Pod} from '@kubernetes/client-node'
+import type {V1Job, V1Node, V1Pod} from '@kubernetes/client-node'
 import type {DanubeConfig} from '../config/index.js'
 import {parseDuration} from '../duration.js'
 import {DanubeError} from '../errors.js'
 
 export {describeCall, errorForStatus, parseStatus, toKubeError, type KubeCallTarget, type KubeErrorCode, type KubeStatus} from './errors.js'
-export type {V1Job, V1Pod}
+export type {V1Job, V1Node, V1Pod}
+import type {ObjectRef} from './resources.js'
+export {objectPath, type ObjectRef} from './resources.js'
+
+/** Any object as the API serves it (server-side apply works on these). */
+export interface KubeObject {
+  apiVersion: string
+  kind: string
+  metadata: {name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; [key: string]: unknown}
+  [key: string]: unknown
+}
+
+export interface ApplyOptions {
+  fieldManager: string
+  /** Take over fields another manager owns (a 409 Conflict otherwise). */
+  force?: boolean
+}
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000
 
@@ -102,6 +118,13 @@ export interface KubeClient {
   getPod(namespace: string, name: string): Promise<V1Pod>
   deletePod(namespace: string, name: string, options?: DeletePodOptions): Promise<void>
   readPodLog(namespace: string, pod: string, container: string): Promise<string>
+  /** Server-side apply (PATCH application/apply-patch+yaml) of one object of a kind in src/lib/kube/resources.ts. */
+  applyObject(object: KubeObject, options: ApplyOptions): Promise<KubeObject>
+  /** The object, or undefined when it does not exist. */
+  getObject(ref: ObjectRef): Promise<KubeObject | undefined>
+  /** Deletes the object; false when it did not exist. */
+  deleteObject(ref: ObjectRef): Promise<boolean>
+  listNodes(): Promise<ListResult<V1Node>>
   /** Watches a collection path such as /apis/batch/v1/namespaces/x/jobs; resolves once connected. */
   watch<T = unknown>(path: string, options: WatchOptions, onEvent: (type: WatchEventType, object: T) => void, onDone: WatchDone): Promise<WatchHandle>
 }
