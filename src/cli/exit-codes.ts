@@ -39,6 +39,11 @@ export const EXIT_CODES: Readonly<Record<string, ExitCodeTable>> = {
     1: 'a step failed (named, with the command output and the troubleshooting section); re-running resumes. With --dry-run: a step of the plan would fail (preflight)',
     2: 'usage error: unknown flag, bad value, missing --yes without a terminal, or not confirmed',
   },
+  uninstall: {
+    0: 'removed what danube install created (the keys and the database kept unless --purge); with --dry-run: plan printed',
+    1: 'a removal step failed (named, with the command output); re-running continues',
+    2: 'usage error: unknown flag, bad value, missing --yes without a terminal, or not confirmed',
+  },
   'job list': {0: 'jobs printed', ...COMMON},
   'job show': {0: 'job printed', ...COMMON, 1: 'error, or no job with that id'},
   'job logs': {0: 'log printed', ...COMMON, 1: 'error, or no job with that id'},

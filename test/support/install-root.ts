@@ -117,15 +117,26 @@ exit 0
   write(path.join(binDir, 'systemctl'), `#!/bin/sh
 echo "systemctl $*" >> '${log}'
 ${exports}
-quiet=''
-[ "$2" = "--quiet" ] && { quiet=1; set -- "$1" "$3"; }
-unit="\${2:-}"
+verb=$1; shift
+now=''
+while [ $# -gt 1 ]; do case "$1" in --quiet) shift ;; --now) now=1; shift ;; *) break ;; esac; done
+unit="\${1:-}"
+set -- "$verb" "$unit"
 running() { [ -e '${state}/danube.pid' ] && kill -0 "$(cat '${state}/danube.pid')" 2>/dev/null; }
 start_agent() {
   nohup '${process.execPath}' '${BIN}' agent --config '${root}/etc/danube/config.yaml' > '${state}/agent.log' 2>&1 &
   echo $! > '${state}/danube.pid'
 }
-stop_agent() { running && kill "$(cat '${state}/danube.pid')"; rm -f '${state}/danube.pid'; }
+# Like systemctl stop: SIGTERM, then wait for the process to be gone (a zombie counts as gone).
+stop_agent() {
+  if running; then
+    pid=$(cat '${state}/danube.pid')
+    kill "$pid"
+    i=0
+    while [ $i -lt 600 ] && [ -r /proc/$pid/stat ] && ! grep -q ') [ZX] ' /proc/$pid/stat; do sleep 0.1; i=$((i + 1)); done
+  fi
+  rm -f '${state}/danube.pid'
+}
 case "$1" in
   daemon-reload) exit 0 ;;
   is-active)
@@ -133,7 +144,7 @@ case "$1" in
     [ -e "${state}/$unit.active" ] ;;
   is-enabled) [ -e "${state}/$unit.enabled" ] ;;
   enable) touch "${state}/$unit.enabled" ;;
-  disable) rm -f "${state}/$unit.enabled" ;;
+  disable) rm -f "${state}/$unit.enabled"; if [ -n "$now" ] && [ "$unit" = danube ]; then stop_agent; fi ;;
   start) if [ "$unit" = danube ]; then running || start_agent; else touch "${state}/$unit.active"; fi ;;
   restart) if [ "$unit" = danube ]; then stop_agent; sleep 0.2; start_agent; else touch "${state}/$unit.active"; fi ;;
   stop) if [ "$unit" = danube ]; then stop_agent; else rm -f "${state}/$unit.active"; fi ;;

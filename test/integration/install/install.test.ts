@@ -2,7 +2,7 @@
 // installer, the cilium CLI and systemctl; the project's Kubernetes client against the test API server;
 // the real agent started by the systemctl stand-in and checked by the real `danube health`.
 import {execFile} from 'node:child_process'
-import {readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
@@ -11,6 +11,7 @@ import {BIN} from '../../support/agent-process.js'
 import {type FakeMachine, makeFakeMachine, snapshotTree} from '../../support/install-root.js'
 import {KubeApiServer} from '../../support/kube-api-server.js'
 import {runningPod} from '../../support/kube/pods.js'
+import {processIsLive} from '../../support/processes.js'
 
 interface Report {
   ok: boolean
@@ -197,5 +198,33 @@ describe('danube install --root', {timeout: 120_000}, () => {
     })
     expect(result.code).toBe(2)
     expect(result.stderr).toContain('pass --yes for unattended runs')
+  })
+})
+
+describe('danube uninstall --root', {timeout: 120_000}, () => {
+  it('removes what install created and keeps the keys, token and database; --purge removes them too', async () => {
+    expect((await installJson()).code).toBe(0)
+    const pid = machine.agentPid()!
+    const uninstall = (args: string[]) => new Promise<{code: number; stdout: string}>((resolve) => {
+      execFile(process.execPath, [BIN, 'uninstall', '--root', machine.root, '--yes', ...args], {env: {...process.env, ...machine.env}}, (error, stdout) =>
+        resolve({code: error ? Number(error.code) : 0, stdout}))
+    })
+    const first = await uninstall([])
+    expect(first.code, first.stdout).toBe(0)
+    expect(first.stdout).toMatch(/^changed +agent/m)
+    expect(first.stdout).toMatch(/^skipped +purge +kept \/etc\/danube\/keys, \/var\/lib\/danube, \/etc\/danube, user danube \(pass --purge to remove them\)$/m)
+    expect(machine.calls()).toContain('systemctl disable --now danube')
+    expect(processIsLive(pid)).toBe(false)
+    for (const gone of ['etc/systemd/system/danube.service', 'etc/danube/config.yaml', 'etc/rancher/k3s', 'usr/local/bin/cilium', 'usr/local/bin/k3s-uninstall.sh']) {
+      expect(existsSync(path.join(machine.root, gone)), gone).toBe(false)
+    }
+    for (const kept of ['etc/danube/keys/dex-client-secret', 'var/lib/danube/agent.token', 'var/lib/danube/danube.db']) expect(existsSync(path.join(machine.root, kept)), kept).toBe(true)
+
+    const again = await uninstall(['--json'])
+    expect(JSON.parse(again.stdout).steps.map((s: {outcome: string}) => s.outcome)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'skipped', 'ok'])
+
+    expect((await uninstall(['--purge'])).code).toBe(0)
+    for (const gone of ['etc/danube', 'var/lib/danube']) expect(existsSync(path.join(machine.root, gone)), gone).toBe(false)
+    expect(readFileSync(path.join(machine.root, 'etc/passwd'), 'utf8')).not.toContain('danube:')
   })
 })
