@@ -208,7 +208,7 @@ main() {
 	# shellcheck disable=SC2086 # args is a word list on purpose
 	ct sh /root/install.sh --tarball /root/danube.tgz --node-tarball /root/node.tgz -- $args >"$WORK/install-1.log" 2>&1 || { cat "$WORK/install-1.log" >&2; fail "install.sh failed"; }
 	ok "install.sh --tarball --node-tarball installed ($(grep -c '^changed' "$WORK/install-1.log") steps changed)"
-	ct grep -q K3S_ /root/k3s-installer.env && fail "the K3s installer saw K3S_* variables"
+	ct grep -q '^K3S_' /root/k3s-installer.env && fail "the K3s installer saw K3S_* variables"
 	ok "the K3s installer ran with a clean environment and INSTALL_K3S_VERSION=$(ct sed -n 's/^INSTALL_K3S_VERSION=//p' /root/k3s-installer.env)"
 
 	[ "$(ct systemctl is-active danube)" = active ] || fail "danube.service is not active"
