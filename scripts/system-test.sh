@@ -137,7 +137,9 @@ STANDIN
 	cp "$WORK/danube-bundle.tgz" "$CT/root/danube.tgz"
 	cp "$NODE_TARBALL" "$CT/root/node.tgz"
 	# shellcheck disable=SC2016 # expanded by the job's shell, not here
-	printf 'name: system-test\nsteps:\n  - name: hello\n    run: id -un > "$DANUBE_OUTPUT_DIR/who.txt"; echo hello from the booted system\n' >"$CT/root/job.yaml"
+	# The second step runs bubblewrap as the sandbox would, inside danube.service's restrictions: the unit must leave
+	# user, PID, network and mount namespaces and a fresh /proc open for it.
+	printf 'name: system-test\nsteps:\n  - name: hello\n    run: id -un > "$DANUBE_OUTPUT_DIR/who.txt"; echo hello from the booted system\n  - name: bubblewrap\n    run: bwrap --unshare-all --die-with-parent --ro-bind / / --proc /proc --dev /dev --tmpfs /tmp sh -c "ls /proc | grep -c \047^[0-9]\047" > "$DANUBE_OUTPUT_DIR/bwrap.txt"\n' >"$CT/root/job.yaml"
 	printf 'name: long\nsteps:\n  - name: sleep\n    run: sleep 600\n' >"$CT/root/long.yaml"
 }
 
@@ -213,8 +215,11 @@ main() {
 
 	[ "$(ct systemctl is-active danube)" = active ] || fail "danube.service is not active"
 	ct cmp -s /etc/systemd/system/danube.service /usr/local/lib/danube/app/install/danube.service || fail "the installed unit is not the shipped one"
-	show=$(ct systemctl show danube -p User -p ProtectSystem -p ProtectHome -p PrivateTmp -p NoNewPrivileges -p TimeoutStopUSec --value | tr '\n' ' ')
-	[ "$show" = "danube strict yes yes yes 45s " ] || fail "unexpected unit properties: $show"
+	show=""
+	for property in User ProtectSystem ProtectHome PrivateTmp NoNewPrivileges TimeoutStopUSec; do
+		show="$show$property=$(ct systemctl show danube -p "$property" --value) "
+	done
+	[ "$show" = "User=danube ProtectSystem=strict ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes TimeoutStopUSec=45s " ] || fail "unexpected unit properties: $show"
 	score=$(ct systemd-analyze security danube.service 2>&1 | sed -n 's/.*Overall exposure level for danube.service: \([0-9.]*\).*/\1/p')
 	awk -v s="$score" 'BEGIN { exit !(s > 0 && s <= 2.5) }' || fail "systemd-analyze security scores $score"
 	ok "danube.service active under the shipped unit: User=danube ProtectSystem=strict ProtectHome PrivateTmp NoNewPrivileges TimeoutStopSec=45s; systemd-analyze security $score"
@@ -237,15 +242,19 @@ main() {
 	[ "$who" = "$(ct sh -c 'id -un danube')" ] || [ "$who" = nobody ] || fail "the job ran as $who"
 	sandbox=$(ct sed -n 's/^ *sandbox: *//p' /etc/danube/config.yaml)
 	ok "job $job_id succeeded through the local executor as $who (jobs.local.sandbox: ${sandbox:-not set by this build})"
+	pids=$(ct cat "/var/lib/danube/artifacts/$job_id/bwrap.txt")
+	[ "$pids" -le 3 ] || fail "bubblewrap under danube.service saw $pids processes"
+	ok "bubblewrap ran inside danube.service (user, PID, network, mount namespaces; $pids process(es) visible in its /proc)"
 
 	ct danube drain --detach -m "system test" >/dev/null || fail "drain failed"
 	ct systemctl restart danube || fail "restart failed"
 	[ "$(ct systemctl is-active danube)" = active ] || fail "danube.service not active after restart"
 	status=$(ct danube status --json)
-	printf '%s' "$status" | grep -q '"draining":true\|"state":"draining"\|"active":true' || { printf '%s\n' "$status" >&2; fail "the drain did not survive the restart"; }
+	drain=$(printf '%s' "$status" | json_field drain.state)
+	[ "$drain" = drained ] || [ "$drain" = draining ] || { printf '%s\n' "$status" >&2; fail "the drain did not survive the restart"; }
 	[ "$(ct danube job show "$job_id" --json | json_field state)" = succeeded ] || fail "job $job_id lost after restart"
 	ct danube drain --cancel -m "system test done" >/dev/null || fail "drain --cancel failed"
-	ok "systemctl restart danube kept job $job_id and the drain"
+	ok "systemctl restart danube kept job $job_id and the drain (state $drain)"
 
 	# shellcheck disable=SC2086
 	ct sh /root/install.sh --tarball /root/danube.tgz --node-tarball /root/node.tgz -- $args --json >"$WORK/install-2.json" 2>"$WORK/install-2.log" || { cat "$WORK/install-2.log" "$WORK/install-2.json" >&2; fail "second install.sh failed"; }
@@ -274,8 +283,8 @@ main() {
 	ok "danube uninstall removed the agent, K3s and Cilium's files, kept the keys and the database"
 	ct /usr/local/lib/danube/node/bin/node -v >/dev/null 2>&1 && fail "uninstall left /usr/local/lib/danube"
 	# The program is gone now: purge with the release still unpacked in /root.
-	ct sh -c 'mkdir -p /root/release && tar -xzf /root/danube.tgz -C /root/release && tar -xzf /root/node.tgz -C /root/release' || fail "cannot unpack for purge"
-	ct /root/release/package/bin/node /root/release/package/bin/run.js uninstall --yes --purge >"$WORK/purge.log" 2>&1 || { cat "$WORK/purge.log" >&2; fail "uninstall --purge failed"; }
+	ct sh -c 'mkdir -p /root/release/danube /root/release/node && tar -xzf /root/danube.tgz -C /root/release/danube && tar -xzf /root/node.tgz -C /root/release/node' || fail "cannot unpack for purge"
+	ct /root/release/node/package/bin/node /root/release/danube/package/bin/run.js uninstall --yes --purge >"$WORK/purge.log" 2>&1 || { cat "$WORK/purge.log" >&2; fail "uninstall --purge failed"; }
 	ct sh -c 'find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp -o -path /var/tmp -o -path /var/log -o -path /var/cache -o -path /root -o -path /var/lib/systemd \) -prune -o -print | sort' >"$WORK/files-after"
 	left=$(diff "$WORK/files-before" "$WORK/files-after" | grep '^[<>]' | grep -v -e ' /etc/passwd-$' -e ' /etc/group-$' -e ' /etc/shadow-$' -e ' /etc/gshadow-$' -e ' /etc/.pwd.lock$' -e ' /etc/subuid-\{0,1\}$' -e ' /etc/subgid-\{0,1\}$' || true)
 	[ -z "$left" ] || fail "uninstall --purge left differences: $left"

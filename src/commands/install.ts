@@ -35,7 +35,7 @@ ${describeExitCodes('install')}`
     'k3s-installer': Flags.string({description: 'The upstream K3s install.sh (offline); default: downloaded from the release tag'}),
     airgap: Flags.string({description: 'Directory with the k3s binary and k3s-airgap-images-<arch>.tar[.zst|.gz] (INSTALL_K3S_SKIP_DOWNLOAD)'}),
     'cilium-version': Flags.string({description: 'Cilium release to install', default: PINNED.cilium}),
-    'cilium-cli': Flags.string({description: 'The cilium CLI binary (offline; checksum-verified from its release beforehand)'}),
+    'cilium-cli': Flags.string({description: 'The cilium CLI binary (offline); default: its release tarball, checked against the published .sha256sum'}),
     'cilium-cli-version': Flags.string({description: 'cilium CLI release the binary comes from', default: PINNED.ciliumCli}),
     'http-addr': Flags.string({description: 'The agent\'s HTTP address, written to the config file (http.addr)', default: '127.0.0.1:7480'}),
     'grpc-addr': Flags.string({description: 'The agent\'s gRPC address, written to the config file (grpc.addr)', default: '127.0.0.1:7481'}),

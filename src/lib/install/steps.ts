@@ -231,16 +231,34 @@ const ciliumCli: InstallStep = {
     return {state: 'needed', detail: `install the cilium CLI ${options.ciliumCli ? `from ${options.ciliumCli}` : options.ciliumCliVersion}`}
   },
   async apply({host, options}) {
-    const source = ciliumCliBytes(options)
-    if (!source) {
-      throw new StepFailure('DOWNLOAD_UNAVAILABLE', `the cilium CLI ${options.ciliumCliVersion} must be given with --cilium-cli FILE`, {
-        hint: `download cilium-linux-<arch>.tar.gz and its .sha256sum from https://github.com/cilium/cilium-cli/releases/tag/${options.ciliumCliVersion}, check it with sha256sum -c, extract it and pass --cilium-cli ./cilium`,
-      })
-    }
+    const source = ciliumCliBytes(options) ?? (await downloadCiliumCli(host, options))
     host.writeFile(PATHS.ciliumCli, source, 0o755)
     host.writeFile('/var/lib/danube/install/cilium-cli-version', `${options.ciliumCliVersion}\n`, 0o644)
     return `installed the cilium CLI (sha256 ${sha256(source).slice(0, 12)}…)`
   },
+}
+
+/** cilium-linux-<arch>.tar.gz of the pinned CLI release, checked against the release's .sha256sum, then unpacked. */
+async function downloadCiliumCli(host: InstallHost, options: InstallOptions): Promise<Buffer> {
+  const arch = process.arch === 'arm64' ? 'arm64' : 'amd64'
+  const base = `https://github.com/cilium/cilium-cli/releases/download/${encodeURIComponent(options.ciliumCliVersion)}/cilium-linux-${arch}.tar.gz`
+  const hint = `offline: download ${base} and its .sha256sum elsewhere, check with sha256sum -c, extract cilium and pass --cilium-cli ./cilium`
+  const get = async (url: string): Promise<Buffer> => {
+    const response = await fetch(url, {signal: AbortSignal.timeout(120_000)}).catch((error: unknown) => {
+      throw new StepFailure('DOWNLOAD_FAILED', `cannot download ${url}: ${(error as Error).message}`, {hint})
+    })
+    if (!response.ok) throw new StepFailure('DOWNLOAD_FAILED', `downloading ${url} answered HTTP ${response.status}`, {hint: `check --cilium-cli-version; ${hint}`})
+    return Buffer.from(await response.arrayBuffer())
+  }
+  const tarball = await get(base)
+  const expected = (await get(`${base}.sha256sum`)).toString('utf8').trim().split(/\s+/)[0]
+  if (expected !== sha256(tarball)) throw new StepFailure('CHECKSUM_MISMATCH', `cilium-linux-${arch}.tar.gz does not match its published sha256 (${expected})`, {hint})
+  const dir = '/var/lib/danube/install/cilium-cli'
+  host.writeFile(`${dir}/cilium.tar.gz`, tarball, 0o600)
+  await host.mustRun('tar', ['-xzf', host.path(`${dir}/cilium.tar.gz`), '-C', host.path(dir), 'cilium'], {what: 'tar (cilium CLI)'})
+  const binary = host.readBytes(`${dir}/cilium`)!
+  host.remove(dir)
+  return binary
 }
 
 function ciliumCliBytes(options: InstallOptions): Buffer | undefined {

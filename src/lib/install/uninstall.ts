@@ -34,6 +34,8 @@ const LIB_DIR = '/usr/local/lib/danube'
 const CREATED_FILES = [
   PATHS.config, PATHS.networkdDropIn, '/var/lib/danube/install', PATHS.ciliumCli, '/etc/cni/net.d/05-cilium.conflist', '/etc/sysctl.d/99-zzz-override_cilium.conf',
 ] as const
+/** Directories the removed files lived in, removed once empty (Cilium creates /etc/cni/net.d). */
+const EMPTIED_DIRS = ['/etc/cni/net.d', '/etc/cni', '/etc/systemd/networkd.conf.d', '/etc/rancher', '/var/lib/rancher'] as const
 const PURGED = [PATHS.keysDir, PATHS.stateDir, PATHS.configDir] as const
 
 const section = (name: string) => `docs/troubleshooting.md#${name}`
@@ -132,11 +134,12 @@ const files: UninstallStep = {
   title: 'Files danube install wrote',
   troubleshooting: section('agent-does-not-start'),
   async check({host}) {
-    const present = CREATED_FILES.filter((file) => host.exists(file))
+    const present = [...CREATED_FILES.filter((file) => host.exists(file)), ...EMPTIED_DIRS.filter((dir) => isEmptyDir(host, dir))]
     return present.length === 0 ? {state: 'ok'} : {state: 'needed', detail: `remove ${present.join(', ')}`}
   },
   async apply({host}) {
     for (const file of CREATED_FILES) host.remove(file)
+    for (const dir of EMPTIED_DIRS) if (isEmptyDir(host, dir)) host.remove(dir)
   },
 }
 
@@ -168,6 +171,14 @@ const program: UninstallStep = {
     host.remove(PATHS.danubeBinary)
     host.remove(LIB_DIR)
   },
+}
+
+function isEmptyDir(host: InstallHost, dir: string): boolean {
+  try {
+    return readdirSync(host.path(dir)).length === 0
+  } catch {
+    return false
+  }
 }
 
 export const UNINSTALL_STEPS: readonly UninstallStep[] = [agent, unit, ciliumNetwork, k3s, files, purge, program]
