@@ -1,6 +1,7 @@
 // Issue 3's figures for the kubernetes executor, against the Kubernetes test API server in this process (which plays
 // the kubelet) and a real agent from the built CLI:
-//   - latency from a Job's pod reaching Succeeded on the server to the Danube job being `succeeded` in SQLite;
+//   - latency from a Job's pod reaching Succeeded on the server (after the agent copied /outputs and released the
+//     final container) to the Danube job being `succeeded` in SQLite;
 //   - Kubernetes API calls per job (counted by the server), and calls while idle (none: no polling).
 // The test server is TypeScript, so this script needs tsx's loader: `node --import tsx bench/kubernetes.js`
 // (bench/run.js adds the flag for it; `npm run bench -- kubernetes` runs only this one).
@@ -8,7 +9,7 @@ import {createRequire} from 'node:module'
 import path from 'node:path'
 
 import {KubeApiServer} from '../test/support/kube-api-server.ts'
-import {outputsLog, tarOf} from '../test/support/kube-outputs.ts'
+import {fillOutputs, released} from '../test/support/kube-outputs.ts'
 import {report, startAgent, stateDir} from './support.js'
 
 const Database = createRequire(import.meta.url)('better-sqlite3')
@@ -28,7 +29,6 @@ const agent = await startAgent(dir, {
 })
 const db = new Database(path.join(dir, 'danube.db'), {readonly: true, fileMustExist: true})
 const stateOf = db.prepare('SELECT state FROM jobs WHERE id = ?').pluck()
-const archive = outputsLog(await tarOf([{name: 'result.txt', content: 'ok\n'}]))
 
 async function until(predicate, what, intervalMs = 1) {
   const deadline = Date.now() + 10_000
@@ -52,10 +52,10 @@ async function oneJob() {
     server.appendLog(pod, step, `${step} done\n`)
     server.finishInitContainer(pod, step, 0)
   }
+  fillOutputs(server, pod, {'result.txt': 'ok\n'})
   server.startPod(pod)
-  server.appendLog(pod, 'danube-outputs', archive)
-  // Let the agent catch up with the step events first: the figure is the reaction to Succeeded alone.
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  // The agent copies /outputs (pods/exec) and releases the final container; the figure is the reaction to Succeeded.
+  await released(server, pod)
   const started = performance.now()
   server.succeedPod(pod)
   await until(() => stateOf.get(id) === 'succeeded', 'job succeeded in SQLite', 0.5)

@@ -6,7 +6,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 const dir = path.dirname(fileURLToPath(import.meta.url))
-const TSX_SCRIPTS = new Set(['kubernetes.js'])
+const TSX_SCRIPTS = new Set(['kubernetes.js', 'kubernetes-outputs.js'])
 const only = process.argv.slice(2)
 const scripts = readdirSync(dir)
   .filter((name) => name.endsWith('.js') && !['run.js', 'support.js'].includes(name))
@@ -15,7 +15,7 @@ const scripts = readdirSync(dir)
 let failures = 0
 for (const script of scripts) {
   console.log(`# ${script}`)
-  // kubernetes.js imports the TypeScript Kubernetes test API server from test/support: it needs tsx's loader.
+  // kubernetes*.js import the TypeScript Kubernetes test API server from test/support: it needs tsx's loader.
   const loader = TSX_SCRIPTS.has(script) ? ['--import', 'tsx'] : []
   const result = spawnSync(process.execPath, [...loader, path.join(dir, script)], {stdio: 'inherit'})
   if (result.status !== 0) failures++

@@ -2,6 +2,7 @@
 // agent left behind, starts the job runner, the HTTP and gRPC listeners and the heartbeat, and stops
 // them in reverse order. Every dependency is built here or passed in; nothing is a module singleton.
 
+import {mkdirSync} from 'node:fs'
 import path from 'node:path'
 
 import {type Clock, systemClock} from '../lib/clock.js'
@@ -17,6 +18,7 @@ import {ensureToken} from '../lib/token.js'
 import {CacSync} from './cac/sync.js'
 import {DrainController} from './drain/controller.js'
 import {LocalExecutor} from './executors/local.js'
+import {hiddenPathsFor, prepareSandbox} from './executors/sandbox.js'
 import type {Executor} from './executors/types.js'
 import {GrpcServer} from './grpc/server.js'
 import type {HealthEngine} from './health/engine.js'
@@ -37,6 +39,8 @@ export interface AgentOptions {
   logger?: Logger
   /** Overrides the executor named by jobs.executor (tests, and the Kubernetes executor's own wiring). */
   executor?: Executor
+  /** The config file that was read, if any: hidden from sandboxed steps like the rest of the agent's secrets. */
+  configFile?: string
 }
 
 export interface AgentAddresses {
@@ -79,7 +83,10 @@ export class Agent {
       const orphans = new KubeOrphanStore(store, this.clock)
       // Orphans are whatever the Kubernetes executor sees from now on; another executor sees none.
       orphans.replace([])
-      this.executor = this.options.executor ?? (await createExecutor(config, {jobs: jobStore, orphans, logger: this.logger}))
+      this.executor = this.options.executor ?? (await createExecutor(config, {jobs: jobStore, orphans, logger: this.logger, configFile: this.options.configFile}))
+      const isolation = this.executor instanceof LocalExecutor ? this.executor.isolation : undefined
+      if (isolation?.mode === 'none') this.logger.warn('job steps run unsandboxed', {sandbox: isolation.setting, reason: isolation.reason, fix: isolation.fix})
+      else if (isolation) this.logger.info('job steps run in a bubblewrap sandbox', {network: isolation.network})
       await this.executor.start?.()
       this.runner = new JobRunner({
         jobs: jobStore,
@@ -111,26 +118,35 @@ export class Agent {
       const kubeClient = config.kubernetes.enabled ? healthKubeClient(config) : undefined
       const warmUp = kubeClient ? kubeClient() : Promise.resolve()
       warmUp.catch((error: unknown) => this.logger.warn('Kubernetes client for health checks not ready', {error: (error as Error).message}))
-      this.health = createHealthEngine({config, clock: this.clock, store: () => store, version, logger: this.logger, kubeClient, onStatus: (status) => this.setReadiness(status)})
+      this.health = createHealthEngine({
+        config,
+        clock: this.clock,
+        store: () => store,
+        version,
+        logger: this.logger,
+        kubeClient,
+        isolation: isolation ? () => isolation : undefined,
+        onStatus: (status) => this.setReadiness(status),
+      })
       this.watchdog = new EventLoopWatchdog(parseDuration(config.health.maxEventLoopDelay, 'health.maxEventLoopDelay'))
       this.watchdog.start()
 
-      this.http = new HttpServer(token, this.logger)
+      this.http = new HttpServer(token, this.logger, config.api.maxRequestBytes)
       addHealthRoutes(this.http, this.health, this.watchdog, {version})
       addJobRoutes(this.http, this.jobService)
       const httpAddr = await this.http.listen(config.http.addr)
-      this.grpc = new GrpcServer(this.jobService, token, this.logger)
+      this.grpc = new GrpcServer(this.jobService, token, this.logger, config.api.maxRequestBytes)
       const grpcAddr = await this.grpc.listen(config.grpc.addr)
       if (this.readiness) this.setReadiness(this.readiness)
 
-      this.agentRow.register({pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name})
+      this.agentRow.register({pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name, sandbox: isolation ?? null})
       this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS)
       // The controller first: it ends a drain whose jobs are gone, or kills at once past a forced deadline.
       this.drain.start()
       this.runner.dispatch()
       this.cacSync?.start()
       this.health.start(warmUp)
-      this.logger.info('agent started', {pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name, stateDir: config.stateDir})
+      this.logger.info('agent started', {pid: process.pid, version, httpAddr, grpcAddr, executor: this.executor.name, sandbox: isolation?.mode ?? null, stateDir: config.stateDir})
       return {httpAddr, grpcAddr}
     } catch (error) {
       this.health?.stop()
@@ -197,8 +213,19 @@ export class Agent {
   }
 }
 
-async function createExecutor(config: DanubeConfig, deps: {jobs: JobStore; orphans: KubeOrphanStore; logger: Logger}): Promise<Executor> {
-  if (config.jobs.executor === 'local') return new LocalExecutor()
+async function createExecutor(config: DanubeConfig, deps: {jobs: JobStore; orphans: KubeOrphanStore; logger: Logger; configFile?: string}): Promise<Executor> {
+  if (config.jobs.executor === 'local') {
+    // Probed once here: `bubblewrap` refuses to start without a working sandbox; `auto` falls back, loudly.
+    const probeDir = path.join(config.stateDir, 'work')
+    mkdirSync(probeDir, {recursive: true, mode: 0o700})
+    const {sandbox, isolation} = await prepareSandbox({
+      setting: config.jobs.local.sandbox,
+      network: config.jobs.local.network,
+      hidden: hiddenPathsFor(config, deps.configFile),
+      probeDir,
+    })
+    return new LocalExecutor({sandbox, isolation})
+  }
   if (config.jobs.executor === 'kubernetes') {
     // Loaded only here: the executor brings @kubernetes/client-node (~0.4 s), which no other agent path needs.
     const {KubernetesExecutor} = await import('./executors/kubernetes/index.js')

@@ -7,7 +7,7 @@ import path from 'node:path'
 import type {Clock} from '../lib/clock.js'
 import type {DanubeConfig} from '../lib/config/index.js'
 import type {JobState} from '../lib/jobs/model.js'
-import {AgentRowStore, agentIsRunning} from '../lib/store/agent-row.js'
+import {AgentRowStore, type AgentSandbox, agentIsRunning} from '../lib/store/agent-row.js'
 import {type DrainOutcome, DrainStore, type DrainStateName} from '../lib/store/drain.js'
 import {DATABASE_FILE, Store} from '../lib/store/index.js'
 import {JobStore} from '../lib/store/jobs.js'
@@ -45,6 +45,12 @@ export interface AgentStatus {
   drain: DrainStatus
   jobs: Record<JobState, number>
   executor: string
+  /**
+   * How the running agent isolates local job steps (mode bubblewrap or none, with why and the fix when none);
+   * null while the agent is down or for the Kubernetes executor. `sandboxSetting` is jobs.local.sandbox.
+   */
+  sandbox: AgentSandbox | null
+  sandboxSetting: string
   stateDir: string
   /** Kubernetes Jobs labelled as Danube's without a job row, as the agent last saw them (never deleted by Danube). */
   orphans: KubeOrphan[]
@@ -56,6 +62,8 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
     drain: {state: 'active', since: null, updatedAt: '', requestedBy: null, message: null, deadlineAt: null, force: false, gracePeriodSeconds: null, running: 0, queued: 0, deferred: 0, lastDrain: null},
     jobs: {queued: 0, deferred: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0},
     executor: config.jobs.executor,
+    sandbox: null,
+    sandboxSetting: config.jobs.local.sandbox,
     stateDir: config.stateDir,
     orphans: [],
   }
@@ -99,6 +107,7 @@ export function collectStatus(config: DanubeConfig, clock: Clock): AgentStatus {
       },
       jobs,
       executor: running && row ? row.executor : config.jobs.executor,
+      sandbox: running && row ? row.sandbox : null,
       orphans: new KubeOrphanStore(store, clock).list(),
     }
   } finally {

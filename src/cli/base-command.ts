@@ -5,7 +5,8 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {type LoadedConfig, loadConfig} from '../lib/config/index.js'
-import {DanubeError} from '../lib/errors.js'
+import {boundDetails, DanubeError} from '../lib/errors.js'
+import {visible} from './render.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -55,9 +56,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       process.stdout.write(`${JSON.stringify({error: {...body, exitCode: danube.exitCode}})}\n`)
       return
     }
-    process.stderr.write(`danube: ${danube.message}\n`)
-    if (danube.hint) process.stderr.write(`hint: ${danube.hint}\n`)
-    for (const detail of danube.details?.slice(1) ?? []) process.stderr.write(`  ${detail.path}: ${detail.message}\n`)
+    // Messages quote what operators and clients sent (job names, ids, keys): never raw control characters.
+    process.stderr.write(`danube: ${visible(danube.message)}\n`)
+    if (danube.hint) process.stderr.write(`hint: ${visible(danube.hint)}\n`)
+    for (const detail of boundDetails(danube.details ?? []).slice(1)) process.stderr.write(`  ${visible(detail.path)}: ${visible(detail.message)}\n`)
     if (process.env.DEBUG && !(error instanceof DanubeError)) process.stderr.write(`${error.stack}\n`)
   }
 }

@@ -8,6 +8,7 @@ import type {DrainRunEnd, DrainRunListener, DrainRunResult} from '../agent/drain
 import type {DrainSnapshot, JobSummary} from '../agent/drain/session.js'
 import {formatDuration} from '../lib/duration.js'
 import {shortTime} from '../lib/store/drain.js'
+import {visible} from './render.js'
 
 export const SUMMARY_EVERY_MS = 30_000
 
@@ -37,7 +38,7 @@ export async function createDrainView(mode: DrainViewMode): Promise<DrainView> {
   const say = (text: string, stream: 'stdout' | 'stderr' = 'stdout') => {
     if (mode === 'quiet') return
     spinner?.clear()
-    process[stream].write(mode === 'lines' ? `${stamp(new Date())}: ${text}\n` : `${text}\n`)
+    process[stream].write(mode === 'lines' ? `${stamp(new Date())}: ${visible(text)}\n` : `${visible(text)}\n`)
     if (spinner?.isSpinning) spinner.render()
   }
   return {
@@ -70,7 +71,7 @@ export async function createDrainView(mode: DrainViewMode): Promise<DrainView> {
       else say(summary(snapshot))
     },
     progress(snapshot) {
-      if (spinner) spinner.text = summary(snapshot)
+      if (spinner) spinner.text = visible(summary(snapshot))
       else if (Date.now() - lastSummary >= SUMMARY_EVERY_MS) {
         lastSummary = Date.now()
         say(summary(snapshot))

@@ -1,6 +1,7 @@
 // Renders a readiness document the way monitoring plugins print: a first line
 // `DANUBE OK|WARNING|CRITICAL|UNKNOWN - summary | perfdata`, then one line per check.
 
+import {visible} from './render.js'
 import type {CheckResult, HealthDocument, HealthStatus} from '../agent/health/types.js'
 
 const STATE: Record<HealthStatus, string> = {pass: 'OK', warn: 'WARNING', fail: 'CRITICAL'}
@@ -21,7 +22,8 @@ export function renderHealth(document: HealthDocument, exitStatus: 0 | 1 | 2, co
     const value = result.observedValue === null ? '' : ` ${result.observedValue}${unitSuffix(result)}`
     lines.push(`[${STATE[result.status]}] ${key}${value}${result.output ? `: ${result.output}` : ''}`)
   }
-  return lines.join('\n')
+  // Check output and notes come from remote components (pods, registries): never raw control characters.
+  return lines.map((line) => visible(line)).join('\n')
 }
 
 function unitSuffix(result: CheckResult): string {

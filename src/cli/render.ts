@@ -1,5 +1,6 @@
 // Owns terminal rendering helpers for commands: colour only on a TTY without NO_COLOR, aligned tables,
-// relative times.
+// relative times, and `visible()`, through which every human renderer passes text that came from outside
+// (job names, step names, reasons, messages) so that no control character reaches the terminal raw.
 
 import type {ChalkInstance} from 'chalk'
 
@@ -11,6 +12,30 @@ export async function colors(stream: NodeJS.WriteStream = process.stdout): Promi
   const enabled = Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb'
   const {Chalk} = await import('chalk')
   return new Chalk({level: enabled ? 1 : 0})
+}
+
+// C0 controls, DEL, C1 controls, and the bidirectional overrides and isolates that reorder what a reader sees.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g
+const NAMED: Record<string, string> = {'\n': '\\n', '\r': '\\r', '\t': '\\t'}
+
+/**
+ * Text as a terminal may show it: control characters as escapes (`\x1b`, `\n`, `\u202e`), everything else as
+ * it is. `--json` output never goes through this: it stays exact.
+ */
+export function visible(text: string, keep = ''): string {
+  return text.replaceAll(UNSAFE, (char) => {
+    if (keep.includes(char)) return char
+    const named = NAMED[char]
+    if (named) return named
+    const code = char.codePointAt(0)!
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
+  })
+}
+
+/** Like visible(), for multi-line text such as a job log: newlines and tabs stay as they are. */
+export function visibleLines(text: string): string {
+  return visible(text, '\n\t')
 }
 
 export function table(rows: string[][]): string {

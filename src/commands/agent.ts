@@ -19,9 +19,9 @@ ${describeExitCodes('agent')}`
   }
 
   async run(): Promise<void> {
-    const {config} = this.loadConfig({'http.addr': this.flags['http-addr'], 'grpc.addr': this.flags['grpc-addr']})
+    const {config, file} = this.loadConfig({'http.addr': this.flags['http-addr'], 'grpc.addr': this.flags['grpc-addr']})
     const {Agent} = await import('../agent/agent.js')
-    const agent = new Agent({config, version: this.config.version})
+    const agent = new Agent({config, version: this.config.version, configFile: file})
     // Handlers go in before start(): a SIGTERM that arrives while the agent starts (it logs "agent
     // started" before start() resolves) must stop it cleanly, not kill it with the default action.
     // A second signal while stopping is only noted: dying mid-cleanup would leak jobs' process groups.

@@ -1,6 +1,12 @@
 // Owns Danube's typed errors: thrown deep in agent and lib code, rendered once at the top
 // (CLI: one line plus hint and an exit status; HTTP: a JSON envelope and a status code).
 
+/** At most this many details travel with an error; the rest are counted ("and N more"). */
+export const MAX_ERROR_DETAILS = 20
+/** Longest message, hint or detail text an error carries: error bodies stay a few KiB whatever was sent. */
+const MAX_TEXT = 300
+const MAX_DETAIL_TEXT = 160
+
 export interface ErrorDetail {
   path: string
   message: string
@@ -43,12 +49,24 @@ export class DanubeError extends Error {
     return {
       error: {
         code: this.code,
-        message: this.message,
-        ...(this.hint ? {hint: this.hint} : {}),
-        ...(this.details ? {details: this.details} : {}),
+        message: clip(this.message, MAX_TEXT),
+        ...(this.hint ? {hint: clip(this.hint, MAX_TEXT)} : {}),
+        ...(this.details ? {details: boundDetails(this.details)} : {}),
       },
     }
   }
+}
+
+/** The first MAX_ERROR_DETAILS details, each clipped, then one that counts the rest. */
+export function boundDetails(details: readonly ErrorDetail[]): ErrorDetail[] {
+  const kept = details.slice(0, MAX_ERROR_DETAILS).map((d) => ({path: clip(d.path, MAX_DETAIL_TEXT), message: clip(d.message, MAX_DETAIL_TEXT)}))
+  const more = details.length - kept.length
+  if (more > 0) kept.push({path: '(more)', message: `and ${more} more`})
+  return kept
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text
 }
 
 /** Exit status for command-line usage errors, as oclif and BSD sysexits use it. */

@@ -5,6 +5,7 @@ import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, makeStateDir, removeStateDir, startAgent, waitFor} from '../support/agent-process.js'
+import {jobProcesses} from '../../src/agent/executors/process-group.js'
 import {processIsLive} from '../support/processes.js'
 
 const started: AgentProcess[] = []
@@ -52,10 +53,12 @@ describe('agent shutdown and restart', () => {
     expect(await state(restarted, long)).toMatchObject({state: 'cancelled', reason: 'agent-shutdown'})
   })
 
-  it('after SIGKILL, a restarted agent marks the running job failed (agent-restart), kills its leftovers and runs what was queued', async () => {
+  it('after SIGKILL, a restarted agent marks the running job failed (agent-restart), kills its unsandboxed leftovers and runs what was queued', async () => {
     const stateDir = makeStateDir()
     dirs.push(stateDir)
-    const agent = await launch(stateDir, {DANUBE_JOBS_MAX_CONCURRENT: '1'})
+    // Leftovers exist only unsandboxed; the sandboxed case is the next test.
+    const env = {DANUBE_JOBS_MAX_CONCURRENT: '1', DANUBE_JOBS_LOCAL_SANDBOX: 'none'}
+    const agent = await launch(stateDir, env)
     const done = await trigger(agent, {name: 'done', steps: [{run: 'echo done'}]})
     await waitFor(async () => (await state(agent, done)).state === 'succeeded', {what: 'first job'})
     const victim = await trigger(agent, {name: 'victim', steps: [{run: 'echo $$ > "$DANUBE_WORKSPACE/../pid"; echo started; sleep 60'}]})
@@ -65,7 +68,7 @@ describe('agent shutdown and restart', () => {
     expect(await agent.stop('SIGKILL')).toBe('SIGKILL')
     expect(processIsLive(pid)).toBe(true)
 
-    const restarted = await launch(stateDir, {DANUBE_JOBS_MAX_CONCURRENT: '1'})
+    const restarted = await launch(stateDir, env)
     expect(await state(restarted, victim)).toMatchObject({state: 'failed', reason: 'agent-restart'})
     await waitFor(() => !processIsLive(pid), {what: 'the leftover step process to be killed'})
     expect(await state(restarted, done)).toMatchObject({state: 'succeeded'})
@@ -73,6 +76,22 @@ describe('agent shutdown and restart', () => {
     const log = await (await restarted.api(`/api/v1/jobs/${victim}/logs`)).text()
     expect(log).toContain('started')
     expect(log).toContain('agent-restart')
+  })
+
+  it('after SIGKILL, a sandboxed job dies with its agent and the restarted agent marks it failed (agent-restart)', async () => {
+    const stateDir = makeStateDir()
+    dirs.push(stateDir)
+    const agent = await launch(stateDir, {DANUBE_JOBS_LOCAL_SANDBOX: 'bubblewrap'})
+    const victim = await trigger(agent, {name: 'victim', steps: [{run: 'setsid sleep 60 & touch "$DANUBE_WORKSPACE/../started"; sleep 60'}]})
+    await waitFor(() => existsSync(path.join(stateDir, 'work', victim, 'started')), {what: 'victim started'})
+    const pids = await waitFor(() => {
+      const live = jobProcesses(victim)
+      return live.length >= 3 ? live : undefined
+    }, {what: 'the step and its sleepers'})
+    expect(await agent.stop('SIGKILL')).toBe('SIGKILL')
+    await waitFor(() => pids.every((pid) => !processIsLive(pid)), {what: 'the sandbox to die with its agent'})
+    const restarted = await launch(stateDir)
+    expect(await state(restarted, victim)).toMatchObject({state: 'failed', reason: 'agent-restart'})
   })
 
   it('refuses to start a second agent on the same state directory', async () => {

@@ -2,7 +2,7 @@
 // test API server in this process, which plays the cluster; the test plays the kubelet. Each test has its own agent
 // (its own drain) and its own namespace.
 
-import {readFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
@@ -10,6 +10,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 import {drainRow, getJob, query, spawnCli, trigger, waitForState} from '../support/drain.js'
 import {KubeApiServer, type RecordedRequest} from '../support/kube-api-server.js'
+import {fillOutputs, isCopy, isRelease} from '../support/kube-outputs.js'
 
 let server: KubeApiServer
 let kubeconfig: string
@@ -158,5 +159,27 @@ describe('danube drain with the kubernetes executor', () => {
     const stop = await agent!.api(`/api/v1/jobs/${id}/cancel`, {method: 'POST'})
     expect(stop.status).toBe(202)
     await waitForState(agent!, id, 'cancelled')
+  })
+  it('--force while the agent copies a job\'s outputs: the exec is closed, nothing is kept, the job is killed drain-timeout', async () => {
+    const ns = 'drain-copy'
+    const {stateDir} = await launch(ns, {DANUBE_KUBERNETES_GRACE_PERIOD_SECONDS: '1'})
+    const {id, pod} = await runningKubeJob(ns)
+    server.finishInitContainer(pod, 'step-1', 0)
+    fillOutputs(server, pod, {'a.bin': Buffer.alloc(1 << 20, 1)})
+    // A copy that stalls after 64 KiB (a slow node): the drain's deadline comes while it is in flight.
+    server.overrideExec(pod, (command) => command[0] === 'sh' && command[2]?.includes('tar -C /outputs -cf - .')
+      ? [command[0], command[1]!, command[2].replace('tar -C /outputs -cf - .', 'tar -C /outputs -cf - . | { head -c 65536; sleep 60; cat; }')]
+      : undefined)
+    server.startPod(pod)
+    const copy = await waitFor(() => server.execs(pod).find((record) => isCopy(record) && record.stdoutBytes > 0), {what: 'the copy in flight'})
+    const result = await spawnCli(['drain', '--timeout', '1s', '--force', '--grace-period', '1s', '--json'], stateDir).result
+    expect(result.code, result.stderr).toBe(0)
+    expect(JSON.parse(result.stdout).jobsKilled).toEqual([{id, name: 'long', state: 'cancelled', reason: 'drain-timeout'}])
+    expect(copy.closed).toBe(true)
+    expect(server.execs(pod).filter(isRelease)).toEqual([])
+    const artifacts = path.join(stateDir, 'artifacts')
+    expect(existsSync(path.join(artifacts, id)) ? readdirSync(path.join(artifacts, id)) : []).toEqual([])
+    expect(readdirSync(artifacts).filter((name) => name.startsWith(`.${id}.staging-`))).toEqual([])
+    expect(readFileSync(path.join(stateDir, 'logs', `${id}.log`), 'utf8')).toContain('outputs not copied: the copy was stopped; nothing was kept')
   })
 })

@@ -14,7 +14,8 @@ describe('drain across agent restarts (real agent)', () => {
   })
 
   it('agent SIGKILLed mid-drain and restarted after a forced deadline kills the leftover job at once and records it', async () => {
-    agent = await startAgent()
+    // Leftovers exist only unsandboxed: a sandboxed step dies with its agent (bwrap --die-with-parent).
+    agent = await startAgent({env: {DANUBE_JOBS_LOCAL_SANDBOX: 'none'}})
     const {stateDir} = agent
     const job = await trigger(agent, {name: 'orphan', steps: [{run: 'sleep 60'}]})
     const running = await waitForState(agent, job.body.id!, 'running')
@@ -27,7 +28,7 @@ describe('drain across agent restarts (real agent)', () => {
     expect(await groupAlive(pgidOf(running))).toBe(true)
     expect(drainRow(stateDir).state).toBe('draining')
 
-    agent = await startAgent({stateDir})
+    agent = await startAgent({stateDir, env: {DANUBE_JOBS_LOCAL_SANDBOX: 'none'}})
     const monitor = await runCli(['drain', '--monitor', '--json'], {stateDir})
     expect(monitor.code, monitor.stderr).toBe(0)
     expect(JSON.parse(monitor.stdout)).toMatchObject({state: 'drained', outcome: 'forced', jobsKilled: [{id: job.body.id, state: 'cancelled', reason: 'drain-timeout'}]})

@@ -2,7 +2,8 @@
 // Kubernetes test API server running in this process, and the test plays the kubelet (init containers, logs, exits,
 // eviction, image pulls) and the network (dropped watches, 410 Gone, hung and refused requests).
 
-import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {createHash, randomBytes} from 'node:crypto'
+import {createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import path from 'node:path'
 
@@ -11,7 +12,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {createKubeClient} from '../../src/lib/kube/index.js'
 import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 import {KubeApiServer} from '../support/kube-api-server.js'
-import {outputsLog, type TarEntry, tarOf} from '../support/kube-outputs.js'
+import {type ExecRecord} from '../support/kube-api-server.js'
+import {fillOutputs, finishWithOutputs, isCopy, isRelease, outputsDir, released, serveCraftedArchive, tarOf} from '../support/kube-outputs.js'
 
 interface JobView {
   id: string
@@ -96,11 +98,9 @@ function runSteps(pod: string, steps: number[], exitCodes: Record<number, number
   }
 }
 
-/** Kubelet: the outputs container prints the archive and the pod succeeds. */
-async function succeedWithOutputs(pod: string, entries: TarEntry[] = []): Promise<void> {
-  server.startPod(pod)
-  server.appendLog(pod, 'danube-outputs', outputsLog(await tarOf(entries)))
-  server.succeedPod(pod)
+/** Kubelet: the final container runs with these files in /outputs; the agent copies and releases it; the pod succeeds. */
+async function succeedWithOutputs(pod: string, files: Record<string, string | Buffer> = {}): Promise<void> {
+  await finishWithOutputs(server, pod, files)
 }
 
 const threeSteps = {name: 'three', steps: [{name: 'fetch', run: 'echo 1'}, {name: 'build', run: 'echo 2', image: 'alpine:3.20'}, {name: 'test', run: 'echo 3'}]}
@@ -127,7 +127,7 @@ describe('kubernetes executor: a job\'s life', () => {
     server.appendLog(pod, 'step-2', 'output of step 2\n')
     server.finishInitContainer(pod, 'step-2', 0)
     runSteps(pod, [3])
-    await succeedWithOutputs(pod, [{name: './', type: 'directory'}, {name: './dist/app.txt', content: 'built\n'}])
+    await succeedWithOutputs(pod, {'dist/app.txt': 'built\n'})
     const job = await finished(agent, id)
     expect(job).toMatchObject({state: 'succeeded', reason: null, exitCode: 0})
     expect(job.steps.map((step) => [step.state, step.exitCode])).toEqual([['succeeded', 0], ['succeeded', 0], ['succeeded', 0]])
@@ -199,17 +199,18 @@ describe('kubernetes executor: a job\'s life', () => {
     }
   })
 
-  it('copies safe outputs and refuses absolute paths, .., links and special files', async () => {
+  it('copies safe outputs from a hostile archive and refuses absolute paths, .., links and special files', async () => {
     const id = await trigger(agent, {name: 'outputs', steps: [{run: 'true'}]})
     const pod = await podOf(ns, id)
     runSteps(pod, [1])
-    await succeedWithOutputs(pod, [
+    serveCraftedArchive(server, pod, await tarOf([
       {name: 'ok.txt', content: 'ok'},
       {name: '/etc/cron.d/evil', content: 'x'},
       {name: '../../escape', content: 'x'},
       {name: 'link', type: 'symlink', linkname: '/etc/shadow'},
       {name: 'dev', type: 'character-device'},
-    ])
+    ]))
+    await succeedWithOutputs(pod)
     const job = await finished(agent, id)
     expect(job.state).toBe('succeeded')
     expect(readdirSync(path.join(agent.stateDir, 'artifacts', id))).toEqual(['ok.txt'])
@@ -291,6 +292,209 @@ describe('kubernetes executor: a job\'s life', () => {
   })
 })
 
+/** SHA-256 of a file, streamed. */
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** Resident set size of a process in bytes (/proc/<pid>/status VmRSS). */
+function rssOf(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return match ? Number(match[1]) * 1024 : 0
+}
+
+/**
+ * Makes the pod's first copy stall after its first 64 KiB (a slow or stuck node), so a test can act while the agent
+ * is mid-copy; later copies run unchanged.
+ */
+function stallFirstCopy(pod: string): void {
+  let first = true
+  server.overrideExec(pod, (command) => {
+    if (!first || command[0] !== 'sh' || !command[2]?.includes('tar -C /outputs -cf - .')) return undefined
+    first = false
+    return [command[0], command[1]!, command[2].replace('tar -C /outputs -cf - .', 'tar -C /outputs -cf - . | { head -c 65536; sleep 60; cat; }')]
+  })
+}
+
+/** Waits until the agent is mid-copy: the copy exec of this pod has sent stdout bytes and is still open. */
+async function midCopy(pod: string): Promise<ExecRecord> {
+  return waitFor(() => server.execs(pod).find((record) => isCopy(record) && record.stdoutBytes > 0 && !record.closed), {what: `a copy of ${pod} in flight`})
+}
+
+/** What artifacts/<id>/ holds (the runner makes it empty before the job runs). */
+function artifactsOf(stateDir: string, id: string): string[] {
+  const dir = path.join(stateDir, 'artifacts', id)
+  return existsSync(dir) ? readdirSync(dir) : []
+}
+
+/** A cap, not a sleep: copies, deletes and grace periods take longer when the machine is shared. */
+const COPY_WAIT_MS = 30_000
+
+function stagingLeftovers(stateDir: string, id: string): string[] {
+  const artifacts = path.join(stateDir, 'artifacts')
+  return existsSync(artifacts) ? readdirSync(artifacts).filter((name) => name.startsWith(`.${id}.staging-`)) : []
+}
+
+describe('kubernetes executor: outputs leave the pod through pods/exec', () => {
+  const ns = 'copy'
+  let agent: AgentProcess
+
+  beforeAll(async () => {
+    agent = await launch(ns)
+  })
+
+  it('brings 200 MiB of generated outputs home intact and verified, and reports the agent\'s peak RSS during the copy', async () => {
+    const id = await trigger(agent, {name: 'big', steps: [{run: 'make image'}]})
+    const pod = await podOf(ns, id)
+    runSteps(pod, [1])
+    const root = outputsDir(server, pod)
+    // 150 MiB sparse (an image with holes) and 50 MiB of random parts in a directory with a space in its name.
+    writeFileSync(path.join(root, 'image.raw'), '')
+    truncateSync(path.join(root, 'image.raw'), 150 << 20)
+    mkdirSync(path.join(root, 'release parts'))
+    for (let part = 0; part < 50; part++) writeFileSync(path.join(root, 'release parts', `part ${part}.bin`), randomBytes(1 << 20))
+    const expected = new Map<string, string>()
+    for (const name of ['image.raw', ...readdirSync(path.join(root, 'release parts')).map((file) => `release parts/${file}`)]) expected.set(name, await sha256Of(path.join(root, name)))
+    await waitFor(async () => (await view(agent, id)).steps[0]!.state === 'succeeded', {what: 'step 1 recorded'})
+    const idle = rssOf(agent.child.pid!)
+    let peak = idle
+    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(agent.child.pid!))), 20)
+    try {
+      server.startPod(pod)
+      await released(server, pod)
+    } finally {
+      clearInterval(sampler)
+    }
+    server.succeedPod(pod)
+    const job = await finished(agent, id, 60_000)
+    expect(job).toMatchObject({state: 'succeeded', reason: null})
+    const artifacts = path.join(agent.stateDir, 'artifacts', id)
+    for (const [name, sha256] of expected) expect(await sha256Of(path.join(artifacts, name)), name).toBe(sha256)
+    expect(readdirSync(path.join(artifacts, 'release parts'))).toHaveLength(50)
+    const copy = server.execs(pod).find(isCopy)!
+    expect(copy.stdoutBytes).toBeGreaterThan(200 << 20)
+    expect(logOf(agent, id)).toMatch(/collected 51 artifact\(s\) \(\d+ bytes of tar, size and sha256 checked against the container's\)/)
+    // The figure (target and measurement conditions: bench/kubernetes-outputs.js); reported here, never asserted.
+    console.log(JSON.stringify({figure: 'agent RSS during a 200 MiB outputs copy (test)', idleMiB: Math.round(idle / 2 ** 20), peakMiB: Math.round(peak / 2 ** 20), aboveIdleMiB: Math.round((peak - idle) / 2 ** 20)}))
+  }, 120_000)
+
+  it('fails outputs-incomplete when the exec stream drops mid-copy, deletes the Job and leaves nothing partial', async () => {
+    const id = await trigger(agent, {name: 'dropped', steps: [{run: 'true'}]})
+    const pod = await podOf(ns, id)
+    runSteps(pod, [1])
+    fillOutputs(server, pod, {'a.bin': randomBytes(1 << 20), 'b.bin': randomBytes(2 << 20)})
+    server.fault({path: new RegExp(`/pods/${pod}/exec$`), dropAfterBytes: 1536 << 10, times: 1})
+    server.startPod(pod)
+    const job = await finished(agent, id, COPY_WAIT_MS)
+    expect(job).toMatchObject({state: 'failed', reason: 'outputs-incomplete'})
+    expect(logOf(agent, id)).toMatch(/outputs not copied: KUBE_UNREACHABLE: cannot copy the outputs of pod copy\/\S+: the exec stream of pod \S+ \(container danube-outputs\) ended before the command's exit status arrived/)
+    expect(artifactsOf(agent.stateDir, id)).toEqual([])
+    expect(stagingLeftovers(agent.stateDir, id)).toEqual([])
+    expect(server.getJob(ns, `danube-${id}`)).toBeUndefined()
+  })
+
+  it('fails the first job with KUBE_FORBIDDEN naming create pods/exec when RBAC forbids it, with the RBAC hint', async () => {
+    const lift = server.forbid({verb: 'create', resource: 'pods/exec', namespace: ns})
+    try {
+      const id = await trigger(agent, {name: 'forbidden', steps: [{run: 'true'}]})
+      const pod = await podOf(ns, id)
+      runSteps(pod, [1])
+      server.startPod(pod)
+      const job = await finished(agent, id, COPY_WAIT_MS)
+      expect(job).toMatchObject({state: 'failed', reason: 'outputs-incomplete'})
+      const log = logOf(agent, id)
+      expect(log).toMatch(/outputs not copied: KUBE_FORBIDDEN: cannot copy the outputs of pod copy\/\S+: forbidden: cannot create pods\/exec\/\S+ in namespace copy: pods "\S+" is forbidden: User "[^"]+" cannot create resource "pods\/exec"/)
+      expect(log).toContain('(grant the identity in')
+      expect(log).toContain('RBAC permission to create and get pods/exec in namespace copy')
+      expect(agent.logs()).toMatch(/Kubernetes job failed.*outputs-incomplete.*KUBE_FORBIDDEN/)
+    } finally {
+      lift()
+    }
+  })
+
+  it('cancels during the copy: the exec is closed at once and nothing is kept', async () => {
+    const id = await trigger(agent, {name: 'cancel-copy', steps: [{run: 'true'}]})
+    const pod = await podOf(ns, id)
+    runSteps(pod, [1])
+    fillOutputs(server, pod, {'a.bin': randomBytes(1 << 20)})
+    stallFirstCopy(pod)
+    server.startPod(pod)
+    const copy = await midCopy(pod)
+    expect((await agent.api(`/api/v1/jobs/${id}/cancel`, {method: 'POST'})).status).toBe(202)
+    const job = await finished(agent, id, COPY_WAIT_MS)
+    expect(job).toMatchObject({state: 'cancelled', reason: 'user'})
+    expect(copy.closed).toBe(true)
+    expect(server.execs(pod).filter(isRelease)).toEqual([])
+    expect(artifactsOf(agent.stateDir, id)).toEqual([])
+    expect(stagingLeftovers(agent.stateDir, id)).toEqual([])
+    expect(logOf(agent, id)).toContain('outputs not copied: the copy was stopped; nothing was kept')
+  })
+
+  it('fails outputs-incomplete with the container\'s reason when the final container gave up waiting for the agent', async () => {
+    const id = await trigger(agent, {name: 'gave-up', steps: [{run: 'true'}]})
+    const pod = await podOf(ns, id)
+    runSteps(pod, [1])
+    stallFirstCopy(pod)
+    server.startPod(pod)
+    await midCopy(pod)
+    // As the kubelet reports the wait loop's exit: code 3 and its termination message.
+    server.failPod(pod, {exitCodes: {'danube-outputs': 3}, messages: {'danube-outputs': 'the agent did not copy /outputs within 600s (kubernetes.outputsWait)\n'}})
+    const job = await finished(agent, id, COPY_WAIT_MS)
+    expect(job).toMatchObject({state: 'failed', reason: 'outputs-incomplete'})
+    expect(logOf(agent, id)).toContain('the outputs container exited with 3: the agent did not copy /outputs within 600s (kubernetes.outputsWait)')
+  })
+})
+
+describe('kubernetes executor: outputs and agent restarts', () => {
+  it('copies again from the start after the agent was killed mid-copy: once, complete, nothing stale left', async () => {
+    const ns = 'copy-restart'
+    const stateDir = makeStateDir()
+    const first = await launch(ns, {stateDir})
+    const id = await trigger(first, {name: 'restart-copy', steps: [{run: 'true'}]})
+    const pod = await podOf(ns, id)
+    runSteps(pod, [1])
+    const files = {'dist/app.bin': randomBytes(3 << 20), 'dist/notes.txt': 'release notes\n'}
+    fillOutputs(server, pod, files)
+    stallFirstCopy(pod)
+    server.startPod(pod)
+    const interrupted = await midCopy(pod)
+    await waitFor(() => stagingLeftovers(stateDir, id).length > 0, {what: 'the first copy staging files'})
+    expect(await first.stop('SIGKILL')).toBe('SIGKILL')
+    await waitFor(() => interrupted.closed, {what: 'the interrupted exec to close'})
+
+    const second = await launch(ns, {stateDir})
+    await released(server, pod)
+    server.succeedPod(pod)
+    expect(await finished(second, id, COPY_WAIT_MS)).toMatchObject({state: 'succeeded'})
+    const copies = server.execs(pod).filter(isCopy)
+    expect(copies).toHaveLength(2)
+    expect(copies[1]!.exitCode).toBe(0)
+    expect(server.execs(pod).filter(isRelease)).toHaveLength(1)
+    const artifacts = path.join(stateDir, 'artifacts', id)
+    expect(readFileSync(path.join(artifacts, 'dist/app.bin')).equals(files['dist/app.bin'])).toBe(true)
+    expect(readFileSync(path.join(artifacts, 'dist/notes.txt'), 'utf8')).toBe('release notes\n')
+    expect(readdirSync(path.join(artifacts, 'dist')).sort()).toEqual(['app.bin', 'notes.txt'])
+    expect(stagingLeftovers(stateDir, id)).toEqual([])
+    expect(server.countRequests({method: 'POST', path: `/apis/batch/v1/namespaces/${ns}/jobs`})).toBe(1)
+  }, 60_000)
+
+  it('fails outputs-incomplete naming kubernetes.outputsMaxBytes when the outputs are larger', async () => {
+    const ns = 'copy-limit'
+    const agent = await launch(ns, {env: {DANUBE_KUBERNETES_OUTPUTS_MAX_BYTES: String(1 << 20)}})
+    const id = await trigger(agent, {name: 'too-big', steps: [{run: 'true'}]})
+    const pod = await podOf(ns, id)
+    runSteps(pod, [1])
+    fillOutputs(server, pod, {'big.bin': randomBytes(2 << 20)})
+    server.startPod(pod)
+    const job = await finished(agent, id, COPY_WAIT_MS)
+    expect(job).toMatchObject({state: 'failed', reason: 'outputs-incomplete'})
+    expect(logOf(agent, id)).toContain(`outputs not copied: the outputs are larger than kubernetes.outputsMaxBytes (${1 << 20} bytes); nothing was copied`)
+    expect(artifactsOf(agent.stateDir, id)).toEqual([])
+  })
+})
+
 describe('kubernetes executor: an API server that goes away mid-job', () => {
   it('still ends the job at its timeout, gives up deleting after kubernetes.cancelCap, and resumes watching when the server is back', async () => {
     const ns = 'outage'
@@ -333,14 +537,17 @@ describe('kubernetes executor: agent restart and orphans', () => {
     await waitFor(async () => (await view(first, running)).steps[1]!.state === 'running', {what: 'step 2 running'})
     expect(await first.stop('SIGKILL')).toBe('SIGKILL')
 
-    // While no agent runs, one job finishes and the other moves on.
+    // While no agent runs, one job's steps finish (its final container waits to be copied) and the other moves on.
     runSteps(donePod, [1])
-    await succeedWithOutputs(donePod, [{name: 'while-down.txt', content: 'yes'}])
+    writeFileSync(path.join(server.podVolume(donePod, 'outputs'), 'while-down.txt'), 'yes')
+    server.startPod(donePod)
     server.appendLog(runningPod, 'step-2', 'output of step 2\n')
     server.finishInitContainer(runningPod, 'step-2', 0)
 
     const second = await launch(ns, {stateDir})
     expect(second.logs()).toContain('jobs re-adopted from a previous agent')
+    await released(server, donePod)
+    server.succeedPod(donePod)
     expect(await finished(second, done)).toMatchObject({state: 'succeeded'})
     expect(readFileSync(path.join(stateDir, 'artifacts', done, 'while-down.txt'), 'utf8')).toBe('yes')
     runSteps(runningPod, [3])

@@ -41,11 +41,14 @@ export function testEnv(stateDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS
   }
 }
 
-export async function startAgent(options: {stateDir?: string; env?: NodeJS.ProcessEnv; args?: string[]} = {}): Promise<AgentProcess> {
+/** uid: run the agent as that user (and group of the same number), e.g. 65534 to test it unprivileged; needs root. */
+export async function startAgent(options: {stateDir?: string; env?: NodeJS.ProcessEnv; args?: string[]; uid?: number} = {}): Promise<AgentProcess> {
   const stateDir = options.stateDir ?? makeStateDir()
   const child = spawn(process.execPath, [BIN, 'agent', '--http-addr', '127.0.0.1:0', '--grpc-addr', '127.0.0.1:0', ...(options.args ?? [])], {
     env: testEnv(stateDir, options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    uid: options.uid,
+    gid: options.uid,
   })
   let stderr = ''
   let stdout = ''

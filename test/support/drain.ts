@@ -2,7 +2,7 @@
 // agent's SQLite file (as `danube status` does).
 
 import {spawn, type ChildProcess} from 'node:child_process'
-import {writeFileSync} from 'node:fs'
+import {readdirSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {Store} from '../../src/lib/store/index.js'
@@ -79,8 +79,24 @@ export function pgidOf(job: JobView): number {
   return (JSON.parse(job.executorHandle!) as {pgid: number}).pgid
 }
 
-/** A job step that runs until the test releases it: no race between sleeps and slow process starts. */
-export function releaseGate(dir: string, name: string): {run: string; release(): void} {
-  const file = path.join(dir, `release-${name}`)
-  return {run: `while [ ! -e '${file}' ]; do sleep 0.05; done`, release: () => writeFileSync(file, '')}
+/**
+ * A job step that runs until the test releases it: no race between sleeps and slow process starts.
+ * The gate file goes into the running jobs' own work directories (work/<id>/), the one part of the state
+ * directory a sandboxed step can see.
+ */
+export function releaseGate(stateDir: string, name: string): {run: string; release(): void} {
+  const file = `release-${name}`
+  return {
+    run: `while [ ! -e "$DANUBE_WORKSPACE/../${file}" ]; do sleep 0.05; done`,
+    release: () => {
+      const work = path.join(stateDir, 'work')
+      for (const id of readdirSync(work)) {
+        try {
+          if (statSync(path.join(work, id)).isDirectory()) writeFileSync(path.join(work, id, file), '')
+        } catch {
+          // That job ended meanwhile.
+        }
+      }
+    },
+  }
 }

@@ -17,6 +17,7 @@ import {
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import {KubeApiServer, generateTls, type StatusObject, type WatchEvent} from './kube-api-server.js'
 import {crashLoopPod, imagePullPod, runningPod, unschedulablePod} from './kube/pods.js'
+import {type Collected, collectWatch, statusOf} from './kube/test-client.js'
 
 let server: KubeApiServer
 let kc: KubeConfig
@@ -75,39 +76,8 @@ function jobBody(name: string, extra: {backoffLimit?: number; activeDeadlineSeco
   }
 }
 
-/** The Status an ApiException carries (the client leaves the body as text). */
-async function statusOf(promise: Promise<unknown>): Promise<{code: number; status?: StatusObject}> {
-  try {
-    await promise
-  } catch (error) {
-    if (!(error instanceof ApiException)) throw error
-    const body = typeof error.body === 'string' && error.body ? (JSON.parse(error.body) as StatusObject) : undefined
-    return {code: error.code, status: body}
-  }
-  throw new Error('expected the call to fail')
-}
-
-interface Collected {
-  events: WatchEvent[]
-  done: Promise<unknown>
-  abort: () => void
-  waitFor: (predicate: (events: WatchEvent[]) => boolean, ms?: number) => Promise<WatchEvent[]>
-}
-
-async function collect(path: string, query: Record<string, string | number | boolean> = {}): Promise<Collected> {
-  const events: WatchEvent[] = []
-  let finish: (error: unknown) => void = () => {}
-  const done = new Promise<unknown>((resolve) => (finish = resolve))
-  const controller = await new Watch(kc).watch(path, query, (type, object) => events.push({type, object} as WatchEvent), (error) => finish(error ?? null))
-  const waitFor = async (predicate: (events: WatchEvent[]) => boolean, ms = 3000) => {
-    const deadline = Date.now() + ms
-    while (!predicate(events)) {
-      if (Date.now() > deadline) throw new Error(`watch condition not met; events: ${JSON.stringify(events.map((event) => [event.type, event.object.metadata]))}`)
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-    return events
-  }
-  return {events, done, abort: () => controller.abort(), waitFor}
+function collect(path: string, query: Record<string, string | number | boolean> = {}): Promise<Collected> {
+  return collectWatch(kc, path, query)
 }
 
 function names(events: WatchEvent[]): string[] {
@@ -539,7 +509,9 @@ describe('deletion and garbage collection', () => {
     await jobs.waitFor((events) => events.some((event) => event.type === 'DELETED'))
     expect(Date.now() - started).toBeGreaterThanOrEqual(900)
     expect(jobs.events.map((event) => event.type)).toEqual(['MODIFIED', 'DELETED'])
-    expect(pods.events.map((event) => event.type)).toEqual(['MODIFIED', 'DELETED'])
+    // The kubelet reports the killed pod Failed before it leaves the API (pod-lifecycle "Termination of Pods").
+    expect(pods.events.map((event) => event.type)).toEqual(['MODIFIED', 'MODIFIED', 'DELETED'])
+    expect((pods.events[1]!.object as {status: {phase: string}}).status.phase).toBe('Failed')
     jobs.abort()
     pods.abort()
   })

@@ -27,7 +27,12 @@ import {
   SelectorError,
 } from './kube/selectors.js'
 import * as statuses from './kube/status.js'
+import {endContainers, FAILURE, type JobTermination, jobTerminationFor, KILLED, SUCCESS} from './kube/termination.js'
+import {type DiscoveredResource, discover} from './kube/discovery.js'
+import {ContainerLogs, parseLogOptions, render} from './kube/logs.js'
 import {sharedTls, type TlsMaterial} from './kube/tls.js'
+import {type ExecOverride, type ExecProtocol, type ExecRecord, PodExec} from './kube/exec.js'
+import {admit, kindSchema, parseFieldValidation} from './kube/validation.js'
 import type {
   Condition,
   Container,
@@ -46,7 +51,9 @@ import type {
 import {AppliedObjects} from './kube/apply.js'
 
 export type * from './kube/types.js'
+export type {JobTermination} from './kube/termination.js'
 export {generateTls, type TlsMaterial} from './kube/tls.js'
+export {EXEC_PROTOCOLS, type ExecOverride, type ExecProtocol, type ExecRecord} from './kube/exec.js'
 
 export type ResourceName = 'namespaces' | 'pods' | 'jobs'
 
@@ -60,16 +67,19 @@ interface ResourceInfo {
   namespaced: boolean
   /** Field selector labels this resource supports (as the real registry's GetAttrs does). */
   fields: readonly string[]
+  /** What discovery says about it (test/support/kube/discovery.ts); verbs default to create, delete, get, list, watch. */
+  discovery?: Partial<Pick<DiscoveredResource, 'verbs' | 'shortNames' | 'categories' | 'subresources'>>
 }
 
 const RESOURCES: Record<ResourceName, ResourceInfo> = {
   namespaces: {resource: 'namespaces', kind: 'Namespace', listKind: 'NamespaceList', apiVersion: 'v1', group: '', prefix: '/api/v1', namespaced: false,
-    fields: ['metadata.name', 'status.phase']},
+    fields: ['metadata.name', 'status.phase'], discovery: {verbs: ['create', 'get', 'list', 'watch'], shortNames: ['ns']}},
   pods: {resource: 'pods', kind: 'Pod', listKind: 'PodList', apiVersion: 'v1', group: '', prefix: '/api/v1', namespaced: true,
     fields: ['metadata.name', 'metadata.namespace', 'spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName',
-      'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName']},
+      'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
+    discovery: {shortNames: ['po'], categories: ['all'], subresources: [{name: 'log', kind: 'Pod', verbs: ['get']}]}},
   jobs: {resource: 'jobs', kind: 'Job', listKind: 'JobList', apiVersion: 'batch/v1', group: 'batch', prefix: '/apis/batch/v1', namespaced: true,
-    fields: ['metadata.name', 'metadata.namespace', 'status.successful']},
+    fields: ['metadata.name', 'metadata.namespace', 'status.successful'], discovery: {categories: ['all']}},
 }
 
 export interface KubeApiServerOptions {
@@ -90,6 +100,13 @@ export interface KubeApiServerOptions {
   expiredWatchAs?: 'error-event' | 'http-status'
   /** gitVersion reported by /version. */
   gitVersion?: string
+  /** Subprotocols pods/exec accepts (default v5.channel.k8s.io, v4.channel.k8s.io; test/support/kube/exec.ts). */
+  execProtocols?: ExecProtocol[]
+  /**
+   * The order in which a failing or succeeding Job and its pods end (test/support/kube/termination.ts). Default: that
+   * of gitVersion's release, `failure-target-first` from v1.31 on (the default gitVersion is v1.33.1).
+   */
+  jobTermination?: JobTermination
   tls?: TlsMaterial
 }
 
@@ -116,6 +133,8 @@ export interface Fault {
   dropAfterEvents?: number
   /** Watch: refuse as an expired resourceVersion (ERROR 410 event or HTTP 410, see expiredWatchAs); list: HTTP 410. */
   gone?: boolean
+  /** pods/exec only: destroy the connection once this many stdout bytes were sent (test/support/kube/exec.ts). */
+  dropAfterBytes?: number
 }
 
 export interface RecordedRequest {
@@ -127,6 +146,8 @@ export interface RecordedRequest {
   status?: number
   /** Parsed JSON body, if any. */
   body?: unknown
+  /** The Accept header, if any (discovery answers depend on it). */
+  accept?: string
 }
 
 export interface RequestFilter {
@@ -184,13 +205,12 @@ interface Watcher {
 interface LogFollower {
   key: string
   res: ServerResponse
+  timestamps: boolean
 }
 
 type Json = Record<string, unknown>
 
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789'
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const NODE_NAME = 'danube-test-node'
 
 function clone<T>(value: T): T {
@@ -243,6 +263,13 @@ function containerStatusFor(container: Container, state: ContainerState): Contai
   return {name: container.name, image: container.image ?? '', imageID: '', ready: false, started: false, restartCount: 0, state, lastState: {}}
 }
 
+/** `dryRun=All` (query, or DeleteOptions.dryRun) is a dry run; absent is not; any other value is a 400. */
+function dryRunOf(query: Record<string, string>, fromBody?: string[]): boolean | StatusObject {
+  const values = fromBody ?? (query.dryRun === undefined ? [] : [query.dryRun])
+  for (const value of values) if (value !== 'All') return statuses.badRequest(`Invalid dryRun value: ${JSON.stringify(value)}; accepted values: "All"`)
+  return values.length > 0
+}
+
 function randomHex(bytes: number): string {
   return randomBytes(bytes).toString('hex')
 }
@@ -250,7 +277,7 @@ function randomHex(bytes: number): string {
 export class KubeApiServer {
   readonly token: string
   readonly user: string
-  private readonly options: Required<Pick<KubeApiServerOptions, 'bookmarkIntervalMs' | 'expiredWatchAs' | 'gitVersion'>>
+  private readonly options: Required<Pick<KubeApiServerOptions, 'bookmarkIntervalMs' | 'expiredWatchAs' | 'gitVersion' | 'jobTermination'>>
   private historySize: number
   private tls?: TlsMaterial
   private server?: Server
@@ -265,13 +292,19 @@ export class KubeApiServer {
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly faults: Array<Fault & {remaining: number}> = []
   private readonly forbidden: ForbidRule[] = []
-  private readonly logs = new Map<string, string>()
+  private readonly logs = new ContainerLogs()
   private readonly logFollowers = new Set<LogFollower>()
   private readonly recorded: RecordedRequest[] = []
   /** Pods whose grace period ran out while hangTerminating was on. */
   private readonly overdue = new Set<string>()
+  /** When each terminating pod (by uid) was first deleted: a shorter grace period counts from then. */
+  private readonly deletionStarted = new Map<string, number>()
+  /** Jobs (by uid) whose status the job controller is writing itself: pod events do not update their counts meanwhile. */
+  private readonly quietJobs = new Set<string>()
   private hangTerminatingPods = false
   private stopped = false
+  /** pods/exec and the kubelet's per-pod volume directories (test/support/kube/exec.ts). */
+  private readonly podExec: PodExec
   /** Hook point: server-side apply and the kinds install/manifests/ uses (test/support/kube/apply.ts). */
   readonly applied: AppliedObjects = new AppliedObjects({
     nextResourceVersion: () => String(++this.rv),
@@ -293,7 +326,9 @@ export class KubeApiServer {
       bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
       expiredWatchAs: options.expiredWatchAs ?? 'error-event',
       gitVersion: options.gitVersion ?? 'v1.33.1',
+      jobTermination: options.jobTermination ?? jobTerminationFor(options.gitVersion ?? 'v1.33.1'),
     }
+    this.podExec = new PodExec(options.execProtocols)
     for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) this.createNamespace(name)
   }
 
@@ -317,6 +352,9 @@ export class KubeApiServer {
     })
     // Clients that fail the TLS handshake (wrong CA) make the server emit tlsClientError; nothing to do.
     server.on('tlsClientError', () => {})
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.handleUpgrade(req, socket, head).catch((error: unknown) => writeSocketStatus(socket, statuses.internalError(String(error))))
+    })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(0, '127.0.0.1', () => resolve())
@@ -346,6 +384,7 @@ export class KubeApiServer {
     this.logFollowers.clear()
     for (const res of this.hanging) res.destroy()
     this.hanging.clear()
+    this.podExec.stop()
     for (const socket of this.sockets) socket.destroy()
     this.sockets.clear()
     const server = this.server
@@ -423,6 +462,28 @@ export class KubeApiServer {
 
   forbidNamespaceCreation(): () => void {
     return this.forbid({verb: 'create', resource: 'namespaces'})
+  }
+
+  // ---------------------------------------------------------------- pods/exec (test/support/kube/exec.ts)
+
+  /** The directory behind a pod's volume (emptyDir): what its containers see at the volume's mountPath. */
+  podVolume(pod: string, volume: string): string {
+    return this.podExec.volumeDir(this.findPod(pod), volume)
+  }
+
+  /** Every exec the server accepted, oldest first (optionally only one pod's). */
+  execs(pod?: string): ExecRecord[] {
+    return this.podExec.records.filter((record) => pod === undefined || record.pod === pod)
+  }
+
+  /** The kubelet runs override(command) instead of an exec's command in this pod; returns a function that lifts it. */
+  overrideExec(pod: string, override: ExecOverride): () => void {
+    return this.podExec.override(this.findPod(pod), override)
+  }
+
+  /** Calls listener whenever an exec connection ends; returns a function that unsubscribes. */
+  onExecEnded(listener: (record: ExecRecord) => void): () => void {
+    return this.podExec.onEnded(listener)
   }
 
   requests(filter: RequestFilter = {}): RecordedRequest[] {
@@ -526,6 +587,9 @@ export class KubeApiServer {
     }
     full.spec.terminationGracePeriodSeconds ??= 30
     full.spec.restartPolicy ??= 'Always'
+    // Fixtures are held to what the API would accept, so that a health check is never tested against an impossible pod.
+    const admission = admit(kindSchema('v1', 'Pod')!, full as unknown as Json, 'Strict')
+    if (!admission.ok) throw new Error(`createPod: ${admission.status.message}`)
     return clone(this.insert('pods', full))
   }
 
@@ -605,7 +669,11 @@ export class KubeApiServer {
   setWaiting(pod: string, container: string, reason: string, message?: string): Pod {
     return this.updatePod(pod, (next) => {
       const status = this.containerStatus(next, container)
-      if (status.state.running || status.state.terminated) status.lastState = {terminated: {exitCode: status.state.terminated?.exitCode ?? 1, reason: status.state.terminated?.reason ?? 'Error', finishedAt: now()}}
+      if (status.state.running || status.state.terminated) {
+        // The container ended and waits to restart: its log becomes the previous instance's (pods/log?previous=true).
+        status.lastState = {terminated: {exitCode: status.state.terminated?.exitCode ?? 1, reason: status.state.terminated?.reason ?? 'Error', finishedAt: now()}}
+        this.logs.restart(`${keyOf(next.metadata.namespace, next.metadata.name)}/${container}`)
+      }
       status.state = {waiting: {reason, ...(message ? {message} : {})}}
       status.ready = false
       status.started = false
@@ -649,7 +717,7 @@ export class KubeApiServer {
 
   /** Kubelet eviction (node pressure): phase Failed, reason Evicted, containers killed. */
   evictPod(pod: string, message = 'The node was low on resource: memory. Threshold quantity: 100Mi, available: 50Mi.'): Pod {
-    const evicted = this.terminatePod(pod, 'Failed', 137, 'ContainerStatusUnknown', {}, 'Evicted', message)
+    const evicted = this.terminatePod(pod, 'Failed', 137, 'ContainerStatusUnknown', {}, 'Evicted', message, false)
     return this.updatePod(evicted.metadata.name, (next) => {
       setCondition(next.status, 'DisruptionTarget', 'True', 'TerminationByKubelet', message)
     })
@@ -659,8 +727,8 @@ export class KubeApiServer {
   appendLog(pod: string, container: string, text: string): void {
     const found = this.findPod(pod)
     const key = `${keyOf(found.metadata.namespace, found.metadata.name)}/${container}`
-    this.logs.set(key, (this.logs.get(key) ?? '') + text)
-    for (const follower of this.logFollowers) if (follower.key === key) follower.res.write(text)
+    const lines = this.logs.append(key, text)
+    for (const follower of this.logFollowers) if (follower.key === key) follower.res.write(render(lines, follower))
   }
 
   /** While on, pods that are deleted stay Terminating forever (a kubelet that cannot kill them). Turning it off removes overdue pods. */
@@ -669,8 +737,8 @@ export class KubeApiServer {
     if (!on) {
       for (const key of [...this.overdue]) {
         this.overdue.delete(key)
-        const pod = this.store.pods.get(key)
-        if (pod) this.remove('pods', pod)
+        const pod = this.store.pods.get(key) as Pod | undefined
+        if (pod) this.killAndRemove(pod)
       }
     }
   }
@@ -678,17 +746,10 @@ export class KubeApiServer {
   /** Job controller: activeDeadlineSeconds has run out now (the real timer does the same when the spec sets it). */
   expireJobDeadline(namespace: string, name: string): Job | undefined {
     const job = this.store.jobs.get(keyOf(namespace, name)) as Job | undefined
-    if (!job || this.jobFinished(job)) return job ? clone(job) : undefined
-    for (const pod of this.ownedPods(job)) if (!isTerminal(pod) && !pod.metadata.deletionTimestamp) this.deletePodGracefully(pod)
-    const updated = this.modify('jobs', job, (next) => {
-      const status = (next as Job).status
-      setCondition(status, 'FailureTarget', 'True', 'DeadlineExceeded', 'Job was active longer than specified deadline')
-      setCondition(status, 'Failed', 'True', 'DeadlineExceeded', 'Job was active longer than specified deadline')
-      status.active = 0
-      status.ready = 0
-    }) as Job
-    this.afterJobFinished(updated)
-    return clone(updated)
+    if (!job || this.jobFinished(job) || this.jobEnding(job)) return job ? clone(job) : undefined
+    this.endJob(job, FAILURE, 'DeadlineExceeded', 'Job was active longer than specified deadline')
+    const current = this.store.jobs.get(keyOf(namespace, name))
+    return current ? clone(current as Job) : undefined
   }
 
   // ---------------------------------------------------------------- HTTP handling
@@ -699,7 +760,8 @@ export class KubeApiServer {
     const query = Object.fromEntries(url.searchParams)
     const watch = query.watch === 'true' || query.watch === '1'
     const body = await this.readBody(req)
-    const record: RecordedRequest = {method, path: url.pathname, query, watch, ...(body.value !== undefined ? {body: body.value} : {})}
+    const record: RecordedRequest = {method, path: url.pathname, query, watch, ...(body.value !== undefined ? {body: body.value} : {}),
+      ...(req.headers.accept ? {accept: req.headers.accept} : {})}
     this.recorded.push(record)
     const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse
     res.writeHead = ((...args: unknown[]) => {
@@ -738,6 +800,14 @@ export class KubeApiServer {
       return void res.end(text)
     }
 
+    if (method === 'GET') {
+      const answer = discover(url.pathname, req.headers.accept, this.discoveredResources(), `127.0.0.1:${this.port}`, this.options.gitVersion)
+      if (answer) {
+        // Discovery is for authenticated users only (the system:discovery ClusterRole is bound to system:authenticated).
+        if (anonymous) return this.sendStatus(res, statuses.failure(403, 'Forbidden', `forbidden: User "system:anonymous" cannot get path "${url.pathname}"`))
+        return this.sendJson(res, 200, answer.body, {'Content-Type': answer.contentType})
+      }
+    }
     // Hook point: behaviour kept in test/support/kube/ (server-side apply and its kinds: kube/apply.ts).
     if (this.applied.handle({method, pathname: url.pathname, query, contentType: String(req.headers['content-type'] ?? ''), text: body.text ?? '', anonymous, res})) return
 
@@ -754,20 +824,67 @@ export class KubeApiServer {
     if (body.error) return this.sendStatus(res, statuses.badRequest(`error decoding request body: ${body.error}`))
 
     if (subresource === 'log') return this.readLog(res, namespace!, name!, query)
+    if (subresource === 'exec') return this.sendStatus(res, statuses.badRequest('Upgrade request required'))
     switch (verb) {
       case 'list':
         return fault?.gone ? this.sendStatus(res, statuses.expired('The resourceVersion for the provided list is too old.')) : this.listObjects(res, info, namespace, query)
       case 'watch':
-        return this.startWatch(res, info, namespace, query, fault)
+        return this.startWatch(res, info, namespace, query, fault, name)
       case 'get':
         return this.getObject(res, info, namespace, name!)
       case 'create':
-        return this.createObject(res, info, namespace, body.value)
+        return this.createObject(res, info, namespace, body.value, query)
       case 'delete':
         return this.deleteObject(res, info, namespace, name!, query, body.value)
       default:
         return this.sendStatus(res, statuses.methodNotAllowed())
     }
+  }
+
+  /**
+   * WebSocket upgrades (pods/exec): the same request log, faults, authentication and authorization as every other
+   * request, answered with a Status over the raw socket when refused; the protocol itself lives in kube/exec.ts.
+   */
+  private async handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://127.0.0.1')
+    const method = (req.method ?? 'GET').toUpperCase()
+    const record: RecordedRequest = {method, path: url.pathname, query: Object.fromEntries(url.searchParams), watch: false}
+    this.recorded.push(record)
+    const refuse = (status: StatusObject) => {
+      record.status = status.code
+      writeSocketStatus(socket, status)
+    }
+    const fault = this.takeFault(method, url.pathname, false)
+    if (fault?.latencyMs) await this.sleep(fault.latencyMs)
+    if (this.stopped) return void socket.destroy()
+    if (fault?.hang) return
+    if (fault?.resetConnection) return void socket.destroy()
+    if (fault?.status) return refuse(statuses.failure(fault.status, statuses.reasonForCode(fault.status), fault.message ?? `injected ${statuses.reasonForCode(fault.status)}`))
+    const authorization = req.headers.authorization
+    if (authorization !== undefined && authorization !== `Bearer ${this.token}`) return refuse(statuses.unauthorized())
+    const route = this.route(url.pathname)
+    if (!route || route.subresource !== 'exec' || !route.name || !route.namespace) return refuse(statuses.pathNotFound())
+    const {namespace, name} = route
+    const ref = {resource: 'pods/exec', group: ''}
+    if (authorization === undefined) return refuse(statuses.forbidden('system:anonymous', 'create', ref, namespace, name))
+    // A GET upgrade is authorized as `get` (the verb of its method) and, since Kubernetes 1.35, also as `create`.
+    for (const verb of method === 'GET' ? ['get', 'create'] : ['create']) {
+      if (this.isForbidden(verb, 'pods/exec', namespace)) return refuse(statuses.forbidden(this.user, verb, ref, namespace, name))
+    }
+    const pod = this.store.pods.get(keyOf(namespace, name)) as Pod | undefined
+    if (!pod) return refuse(statuses.notFound(RESOURCES.pods, name))
+    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((protocol) => protocol.trim()).filter(Boolean)
+    const refusal = this.podExec.refusal(pod, url.searchParams, protocols)
+    if (refusal) return refuse(refusal)
+    record.status = 101
+    this.podExec.upgrade(req, socket, head, pod, url.searchParams, fault?.dropAfterBytes === undefined ? {} : {dropAfterBytes: fault.dropAfterBytes})
+  }
+
+  private discoveredResources(): DiscoveredResource[] {
+    return Object.values(RESOURCES).map((info) => ({
+      resource: info.resource, singular: info.kind.toLowerCase(), kind: info.kind, group: info.group, version: info.apiVersion.split('/').at(-1)!,
+      namespaced: info.namespaced, verbs: ['create', 'delete', 'get', 'list', 'watch'], ...info.discovery,
+    }))
   }
 
   private route(pathname: string): {info: ResourceInfo; namespace?: string; name?: string; subresource?: string} | undefined {
@@ -776,11 +893,13 @@ export class KubeApiServer {
     const [, prefix, namespace, resource, name, subresource] = match
     const info = RESOURCES[resource as ResourceName]
     if (info.prefix !== prefix) return undefined
-    if (subresource !== undefined && !(info.resource === 'pods' && subresource === 'log')) return undefined
+    if (subresource !== undefined && !(info.resource === 'pods' && (subresource === 'log' || subresource === 'exec'))) return undefined
     return {info, namespace: namespace ? decodeURIComponent(namespace) : undefined, name: name ? decodeURIComponent(name) : undefined, subresource}
   }
 
   private verbOf(method: string, name: string | undefined, subresource: string | undefined, watch: boolean): string | undefined {
+    // pods/exec is a connect subresource: RBAC names it `create` (test/support/kube/exec.ts on GET upgrades).
+    if (subresource === 'exec') return method === 'GET' || method === 'POST' ? 'create' : undefined
     if (subresource) return method === 'GET' ? 'get' : undefined
     if (name === undefined) {
       if (method === 'GET') return watch ? 'watch' : 'list'
@@ -932,10 +1051,14 @@ export class KubeApiServer {
     this.sendJson(res, 200, this.withType(info, object))
   }
 
-  private createObject(res: ServerResponse, info: ResourceInfo, namespace: string | undefined, body: unknown): void {
+  private createObject(res: ServerResponse, info: ResourceInfo, namespace: string | undefined, body: unknown, query: Record<string, string>): void {
     if (info.namespaced && namespace === undefined) return this.sendStatus(res, statuses.methodNotAllowed())
+    const fieldValidation = parseFieldValidation(query.fieldValidation)
+    if (typeof fieldValidation !== 'string') return this.sendStatus(res, fieldValidation)
+    const dryRun = dryRunOf(query)
+    if (typeof dryRun !== 'boolean') return this.sendStatus(res, dryRun)
     if (typeof body !== 'object' || body === null || Array.isArray(body)) return this.sendStatus(res, statuses.badRequest('the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf'))
-    const object = clone(body) as Json & {metadata?: Partial<KubeObject['metadata']>}
+    let object = clone(body) as Json & {metadata?: Partial<KubeObject['metadata']>}
     if (object.kind !== undefined && object.kind !== info.kind) {
       return this.sendStatus(res, statuses.badRequest(`the API version in the data (${String(object.apiVersion)}) does not match the expected API version (${info.apiVersion})`))
     }
@@ -946,18 +1069,20 @@ export class KubeApiServer {
     let name = metadata.name
     if (!name && metadata.generateName) name = `${metadata.generateName}${randomSuffix()}`
     if (!name) return this.sendStatus(res, statuses.invalid(info.kind, info, '', [{field: 'metadata.name', message: 'Required value: name or generateName is required', reason: 'FieldValueRequired'}]))
-    const nameRule = info.resource === 'pods' ? DNS1123_SUBDOMAIN : DNS1123_LABEL
-    if (!nameRule.test(name) || name.length > (info.resource === 'pods' ? 253 : 63)) {
-      return this.sendStatus(res, statuses.invalid(info.kind, info, name, [{field: 'metadata.name',
-        message: `Invalid value: "${name}": a lowercase RFC 1123 ${info.resource === 'pods' ? 'subdomain' : 'label'} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`}]))
-    }
+    object.metadata = {...metadata, name}
+    // Decoding (400: wrong types, quantities, unknown fields under Strict), then validation (422), as kube-apiserver
+    // does; the namespace must exist before the object is validated (NamespaceLifecycle admission).
+    const schema = kindSchema(info.apiVersion, info.kind)
+    const admission = schema ? admit(schema, object, fieldValidation) : {ok: true as const, object, warnings: []}
+    if (!admission.ok && admission.status.code === 400) return this.sendStatus(res, admission.status)
     if (info.namespaced && !this.store.namespaces.has(keyOf(undefined, namespace!))) return this.sendStatus(res, statuses.notFound(RESOURCES.namespaces, namespace!))
+    if (!admission.ok) return this.sendStatus(res, admission.status)
+    object = admission.object as typeof object
+    const headers: Record<string, string> = admission.warnings.length > 0 ? {Warning: admission.warnings.map((warning) => `299 - ${JSON.stringify(warning)}`).join(', ')} : {}
     if (this.store[info.resource].has(keyOf(info.namespaced ? namespace : undefined, name))) return this.sendStatus(res, statuses.alreadyExists(info, name))
-    const problems = info.resource === 'jobs' ? this.validateJob(object) : info.resource === 'pods' ? this.validatePodSpec(object.spec, 'spec') : []
-    if (problems.length > 0) return this.sendStatus(res, statuses.invalid(info.kind, info, name, problems))
 
     const meta: KubeObject['metadata'] = {
-      ...metadata,
+      ...(object.metadata as KubeObject['metadata']),
       name,
       ...(info.namespaced ? {namespace} : {}),
       uid: randomUUID(),
@@ -965,6 +1090,12 @@ export class KubeApiServer {
       creationTimestamp: now(),
     }
     delete meta.deletionTimestamp
+    if (dryRun) {
+      // dryRun=All: validated and answered as created, nothing stored, no resourceVersion (API concepts, "Dry-run").
+      const preview: Partial<KubeObject['metadata']> = {...meta}
+      delete preview.resourceVersion
+      return this.sendJson(res, 201, {...object, apiVersion: info.apiVersion, kind: info.kind, metadata: preview}, headers)
+    }
     let created: KubeObject
     if (info.resource === 'namespaces') {
       created = this.createNamespace(name, meta.labels)
@@ -974,32 +1105,7 @@ export class KubeApiServer {
     } else {
       created = this.createJob({...object, apiVersion: 'batch/v1', kind: 'Job', metadata: meta} as unknown as Job)
     }
-    this.sendJson(res, 201, this.withType(info, created))
-  }
-
-  private validatePodSpec(spec: unknown, field: string): Array<{field: string; message: string; reason?: string}> {
-    const podSpec = spec as {containers?: unknown} | undefined
-    if (!podSpec || !Array.isArray(podSpec.containers) || podSpec.containers.length === 0) {
-      return [{field: `${field}.containers`, message: 'Required value', reason: 'FieldValueRequired'}]
-    }
-    const problems: Array<{field: string; message: string; reason?: string}> = []
-    podSpec.containers.forEach((container: {name?: unknown; image?: unknown}, index: number) => {
-      if (typeof container.name !== 'string' || !DNS1123_LABEL.test(container.name)) problems.push({field: `${field}.containers[${index}].name`, message: 'Required value', reason: 'FieldValueRequired'})
-      if (typeof container.image !== 'string' || container.image === '') problems.push({field: `${field}.containers[${index}].image`, message: 'Required value', reason: 'FieldValueRequired'})
-    })
-    return problems
-  }
-
-  private validateJob(object: Json): Array<{field: string; message: string; reason?: string}> {
-    const spec = object.spec as {template?: {spec?: {restartPolicy?: string}}} | undefined
-    if (!spec?.template) return [{field: 'spec.template', message: 'Required value', reason: 'FieldValueRequired'}]
-    const problems = this.validatePodSpec(spec.template.spec, 'spec.template.spec')
-    const policy = spec.template.spec?.restartPolicy
-    if (policy !== 'Never' && policy !== 'OnFailure') {
-      problems.push({field: 'spec.template.spec.restartPolicy', message: policy === undefined ? 'Required value: valid values: "OnFailure", "Never"' : `Unsupported value: "${policy}": supported values: "OnFailure", "Never"`,
-        reason: policy === undefined ? 'FieldValueRequired' : 'FieldValueNotSupported'})
-    }
-    return problems
+    this.sendJson(res, 201, this.withType(info, created), headers)
   }
 
   private deleteObject(res: ServerResponse, info: ResourceInfo, namespace: string | undefined, name: string, query: Record<string, string>, body: unknown): void {
@@ -1026,6 +1132,10 @@ export class KubeApiServer {
       return this.sendStatus(res, statuses.conflict(info, name, `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${object.metadata.resourceVersion}`))
     }
     if (policy === undefined && orphanDependents !== undefined) policy = orphanDependents ? 'Orphan' : 'Background'
+    const dryRun = dryRunOf(query, (fromBody as {dryRun?: string[]}).dryRun)
+    if (typeof dryRun !== 'boolean') return this.sendStatus(res, dryRun)
+    // dryRun=All: the delete is checked and answered, and nothing changes.
+    if (dryRun) return this.sendJson(res, 200, this.withType(info, object))
 
     if (info.resource === 'pods') {
       const remaining = this.deletePodGracefully(object as Pod, grace)
@@ -1048,9 +1158,11 @@ export class KubeApiServer {
 
   // ---------------------------------------------------------------- watch
 
-  private startWatch(res: ServerResponse, info: ResourceInfo, namespace: string | undefined, query: Record<string, string>, fault: Fault | undefined): void {
+  private startWatch(res: ServerResponse, info: ResourceInfo, namespace: string | undefined, query: Record<string, string>, fault: Fault | undefined, name?: string): void {
     const selectors = this.parseSelectors(res, info, query)
     if (!selectors) return
+    // GET …/pods/NAME?watch=1 watches that one object, as fieldSelector=metadata.name=NAME does.
+    if (name !== undefined) selectors.fields.push({field: 'metadata.name', negate: false, value: name})
     const requested = query.resourceVersion
     const fromRv = requested === undefined || requested === '' || requested === '0' ? undefined : Number(requested)
     if (fromRv !== undefined && !Number.isInteger(fromRv)) return this.sendStatus(res, statuses.badRequest(`invalid resource version "${requested}"`))
@@ -1262,21 +1374,26 @@ export class KubeApiServer {
     return this.insert('pods', pod)
   }
 
-  private terminatePod(name: string, phase: PodPhase, defaultExit: number, defaultReason: string, outcome: ContainerOutcome, podReason?: string, podMessage?: string): Pod {
+  /**
+   * Kubelet: the pod's containers end (test/support/kube/termination.ts says how those that never ran are reported).
+   * `appContainersRan`: succeedPod/failPod state how the app containers exited, so those of an initialized pod that
+   * were still waiting count as having run.
+   */
+  private terminatePod(name: string, phase: PodPhase, defaultExit: number, defaultReason: string, outcome: ContainerOutcome, podReason?: string, podMessage?: string, appContainersRan = true): Pod {
     return this.updatePod(name, (next) => {
       const finishedAt = now()
+      const initialized = (next.status.initContainerStatuses ?? []).every((status) => status.state.terminated?.exitCode === 0)
       for (const status of next.status.containerStatuses ?? []) {
-        const exitCode = outcome.exitCodes?.[status.name] ?? defaultExit
-        const reason = outcome.reasons?.[status.name] ?? (exitCode === 0 ? 'Completed' : defaultReason)
-        const message = outcome.messages?.[status.name]
-        this.assignRuntimeIds(next, status)
-        status.state = {terminated: {exitCode, reason, ...(message ? {message} : {}), startedAt: status.state.running?.startedAt ?? finishedAt, finishedAt, containerID: status.containerID}}
-        status.ready = false
-        status.started = false
+        if (appContainersRan && initialized && status.state.waiting) status.state = {running: {startedAt: finishedAt}}
       }
-      for (const init of next.status.initContainerStatuses ?? []) {
-        if (!init.state.terminated) init.state = {terminated: {exitCode: 0, reason: 'Completed', finishedAt}}
+      for (const status of [...(next.status.initContainerStatuses ?? []), ...(next.status.containerStatuses ?? [])]) {
+        if (status.state.running) this.assignRuntimeIds(next, status)
       }
+      endContainers(next, finishedAt, (container) => {
+        const exitCode = outcome.exitCodes?.[container] ?? defaultExit
+        const message = outcome.messages?.[container]
+        return {exitCode, reason: outcome.reasons?.[container] ?? (exitCode === 0 ? 'Completed' : defaultReason), ...(message ? {message} : {})}
+      })
       next.status.phase = phase
       next.status.startTime ??= finishedAt
       if (podReason) next.status.reason = podReason
@@ -1292,29 +1409,62 @@ export class KubeApiServer {
    * Returns the pod if it still exists.
    */
   private deletePodGracefully(pod: Pod, requestedGrace?: number): Pod | undefined {
-    if (pod.metadata.deletionTimestamp) return pod
     let grace = requestedGrace ?? pod.spec.terminationGracePeriodSeconds ?? 30
     if (!pod.spec.nodeName || isTerminal(pod)) grace = 0
+    let startedMs = Date.now()
+    if (pod.metadata.deletionTimestamp) {
+      // Deleting a terminating pod again can only shorten its grace period, counted from the first DELETE; 0 is a
+      // force deletion that removes it from the API at once, whatever the kubelet does (pod-lifecycle "Forced Pod
+      // termination"; apiserver's BeforeDelete).
+      const current = pod.metadata.deletionGracePeriodSeconds ?? 0
+      if (requestedGrace === undefined || requestedGrace >= current) return pod
+      startedMs = this.deletionStarted.get(pod.metadata.uid) ?? Date.parse(pod.metadata.deletionTimestamp) - current * 1000
+    }
     if (grace === 0) {
       this.remove('pods', pod)
       return undefined
     }
+    const deletionTimestamp = new Date(startedMs + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
     const updated = this.modify('pods', pod, (next) => {
-      next.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+      next.metadata.deletionTimestamp = deletionTimestamp
       next.metadata.deletionGracePeriodSeconds = grace
     }) as Pod
     const key = keyOf(pod.metadata.namespace, pod.metadata.name)
     const uid = pod.metadata.uid
-    this.later(grace * 1000, () => {
-      const current = this.store.pods.get(key)
-      if (!current || current.metadata.uid !== uid) return
+    this.deletionStarted.set(uid, startedMs)
+    this.later(Math.max(0, startedMs + grace * 1000 - Date.now()), () => {
+      const current = this.store.pods.get(key) as Pod | undefined
+      // A later DELETE that shortened the grace period scheduled its own end.
+      if (!current || current.metadata.uid !== uid || current.metadata.deletionTimestamp !== deletionTimestamp) return
       if (this.hangTerminatingPods) this.overdue.add(key)
-      else this.remove('pods', current)
+      else this.killAndRemove(current)
     })
     return updated
   }
 
+  /**
+   * Kubelet, at the end of a pod's grace period: its containers are killed and the pod is reported in a terminal phase
+   * (Failed, unless it had already finished) before it is removed from the API (termination.ts).
+   */
+  private killAndRemove(pod: Pod): void {
+    const key = keyOf(pod.metadata.namespace, pod.metadata.name)
+    if (!isTerminal(pod)) {
+      this.modify('pods', pod, (next) => {
+        const ended = next as Pod
+        endContainers(ended, now(), () => KILLED)
+        ended.status.phase = 'Failed'
+        setCondition(ended.status, 'PodReadyToStartContainers', 'False')
+        this.recomputePodConditions(ended)
+      })
+    }
+    const current = this.store.pods.get(key)
+    if (current?.metadata.uid === pod.metadata.uid) this.remove('pods', current)
+  }
+
   private podRemoved(pod: Pod): void {
+    this.podExec.podRemoved(pod)
+    this.overdue.delete(keyOf(pod.metadata.namespace, pod.metadata.name))
+    this.deletionStarted.delete(pod.metadata.uid)
     const prefix = `${keyOf(pod.metadata.namespace, pod.metadata.name)}/`
     for (const follower of [...this.logFollowers]) {
       if (follower.key.startsWith(prefix)) {
@@ -1322,10 +1472,13 @@ export class KubeApiServer {
         this.logFollowers.delete(follower)
       }
     }
-    for (const key of [...this.logs.keys()]) if (key.startsWith(prefix)) this.logs.delete(key)
+    this.logs.forgetPod(prefix)
     const job = this.ownerJob(pod)
     if (job?.metadata.finalizers?.includes('foregroundDeletion') && this.ownedPods(job).length === 0) this.remove('jobs', job)
-    else if (job) this.syncJobCounts(job)
+    else if (job) {
+      this.syncJobCounts(job)
+      this.completeTermination(job.metadata.namespace, job.metadata.name)
+    }
   }
 
   private podChanged(prev: Pod, next: Pod): void {
@@ -1359,26 +1512,30 @@ export class KubeApiServer {
       }
       container = names[0]!
     }
+    const options = parseLogOptions(query, name)
+    if ('kind' in options) return this.sendStatus(res, options)
     const status = [...(pod.status.containerStatuses ?? []), ...(pod.status.initContainerStatuses ?? [])].find((candidate) => candidate.name === container)
     if (!names.includes(container) && !initNames.includes(container)) return this.sendStatus(res, statuses.badRequest(`container ${container} is not valid for pod ${name}`))
-    if (!status || (status.state.waiting && !status.lastState.terminated && status.restartCount === 0 && !this.logs.has(`${keyOf(namespace, name)}/${container}`))) {
+    const key = `${keyOf(namespace, name)}/${container}`
+    if (options.previous) {
+      // Only a container that restarted has a previous instance (the kubelet keeps one).
+      if (!status?.lastState.terminated || !this.logs.has(key, true)) return this.sendStatus(res, statuses.badRequest(`previous terminated container "${container}" in pod "${name}" not found`))
+      const text = this.logs.read(key, options)
+      res.writeHead(200, {'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(text)})
+      return void res.end(text)
+    }
+    if (!status || (status.state.waiting && !status.lastState.terminated && status.restartCount === 0 && !this.logs.has(key))) {
       return this.sendStatus(res, statuses.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${status?.state.waiting?.reason ?? 'ContainerCreating'}`))
     }
-    const key = `${keyOf(namespace, name)}/${container}`
-    let text = this.logs.get(key) ?? ''
-    if (query.tailLines !== undefined) {
-      const lines = text.split(/(?<=\n)/)
-      text = lines.slice(Math.max(0, lines.length - Number(query.tailLines))).join('')
-    }
-    if (query.limitBytes !== undefined) text = Buffer.from(text).subarray(0, Number(query.limitBytes)).toString('utf8')
-    const follow = query.follow === 'true' && !status.state.terminated
+    const text = this.logs.read(key, options)
+    const follow = options.follow && !status.state.terminated
     if (!follow) {
       res.writeHead(200, {'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(text)})
       return void res.end(text)
     }
     res.writeHead(200, {'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked'})
     res.write(text)
-    const follower: LogFollower = {key, res}
+    const follower: LogFollower = {key, res, timestamps: options.timestamps}
     this.logFollowers.add(follower)
     res.on('close', () => this.logFollowers.delete(follower))
   }
@@ -1467,13 +1624,13 @@ export class KubeApiServer {
 
   /** Mirrors active/ready counts from the pods, emitting MODIFIED only when they change. */
   private syncJobCounts(job: Job): void {
-    if (job.metadata.deletionTimestamp) return
+    if (job.metadata.deletionTimestamp || this.quietJobs.has(job.metadata.uid)) return
     const pods = this.ownedPods(job)
+    // Terminating pods are neither active nor ready (KEP-3939: they are counted in status.terminating).
     const active = pods.filter((pod) => !isTerminal(pod) && !pod.metadata.deletionTimestamp).length
-    const ready = pods.filter((pod) => !isTerminal(pod) && findCondition(pod.status.conditions, 'Ready')?.status === 'True').length
+    const ready = pods.filter((pod) => !isTerminal(pod) && !pod.metadata.deletionTimestamp && findCondition(pod.status.conditions, 'Ready')?.status === 'True').length
     const terminating = pods.filter((pod) => pod.metadata.deletionTimestamp && !isTerminal(pod)).length
-    if (job.status.active === active && job.status.ready === ready && job.status.terminating === terminating) return
-    if (this.jobFinished(job) && job.status.active === 0 && active === 0) return
+    if ((job.status.active ?? 0) === active && (job.status.ready ?? 0) === ready && (job.status.terminating ?? 0) === terminating) return
     this.modify('jobs', job, (next) => {
       const status = (next as Job).status
       status.active = active
@@ -1486,32 +1643,94 @@ export class KubeApiServer {
     if (this.jobFinished(job) || job.metadata.deletionTimestamp) return
     const succeeded = pod.status.phase === 'Succeeded'
     const counts = {succeeded: (job.status.succeeded ?? 0) + (succeeded ? 1 : 0), failed: (job.status.failed ?? 0) + (succeeded ? 0 : 1)}
-    const complete = counts.succeeded >= (job.spec.completions ?? 1)
-    const backoffExceeded = !succeeded && counts.failed > (job.spec.backoffLimit ?? 6)
-    const active = this.ownedPods(job).filter((candidate) => !isTerminal(candidate) && !candidate.metadata.deletionTimestamp).length
-    const updated = this.modify('jobs', job, (next) => {
-      const status = (next as Job).status
+    // A Job that is already ending (FailureTarget or SuccessCriteriaMet) only counts the pods it is waiting for.
+    const ending = this.jobEnding(job)
+    const complete = !ending && counts.succeeded >= (job.spec.completions ?? 1)
+    const backoffExceeded = !ending && !succeeded && counts.failed > (job.spec.backoffLimit ?? 6)
+    const countPods = (status: Job['status']) => {
+      const pods = this.ownedPods(job)
       if (counts.succeeded) status.succeeded = counts.succeeded
       if (counts.failed) status.failed = counts.failed
-      status.active = active
+      status.active = pods.filter((candidate) => !isTerminal(candidate) && !candidate.metadata.deletionTimestamp).length
+      status.terminating = pods.filter((candidate) => !isTerminal(candidate) && candidate.metadata.deletionTimestamp).length
       status.ready = 0
-      if (complete) {
-        setCondition(status, 'SuccessCriteriaMet', 'True', 'CompletionsReached', 'Reached expected number of succeeded pods')
-        setCondition(status, 'Complete', 'True', 'CompletionsReached', 'Reached expected number of succeeded pods')
-        status.completionTime = now()
-      } else if (backoffExceeded) {
-        setCondition(status, 'FailureTarget', 'True', 'BackoffLimitExceeded', 'Job has reached the specified backoff limit')
-        setCondition(status, 'Failed', 'True', 'BackoffLimitExceeded', 'Job has reached the specified backoff limit')
-      }
-    }) as Job
-    if (complete || backoffExceeded) {
-      for (const other of this.ownedPods(updated)) if (!isTerminal(other)) this.deletePodGracefully(other)
-      this.afterJobFinished(updated)
-    } else if (!succeeded) {
+    }
+    if (complete) return this.endJob(job, SUCCESS, 'CompletionsReached', 'Reached expected number of succeeded pods', countPods)
+    if (backoffExceeded) return this.endJob(job, FAILURE, 'BackoffLimitExceeded', 'Job has reached the specified backoff limit', countPods)
+    // An ending Job counts the pod and, if it was the last one running, becomes terminal in the same update.
+    if (ending && this.completeTermination(job.metadata.namespace, job.metadata.name, countPods)) return
+    const updated = this.modify('jobs', job, (next) => countPods((next as Job).status)) as Job
+    if (!succeeded && !ending) {
       // Within the backoff limit the controller replaces the failed pod (without the real exponential back-off delay).
       this.createJobPod(updated)
       this.syncJobCounts(this.store.jobs.get(keyOf(updated.metadata.namespace, updated.metadata.name)) as Job)
     }
+  }
+
+  /** The Job has its interim condition (FailureTarget or SuccessCriteriaMet) and waits for its pods to terminate. */
+  private jobEnding(job: Job): boolean {
+    return [FAILURE.interim, SUCCESS.interim].some((type) => findCondition(job.status.conditions, type)?.status === 'True')
+  }
+
+  /**
+   * Job controller: the Job met its failure or success criteria. ≥ 1.31 (failure-target-first): the interim condition,
+   * then its remaining pods are terminated, and completeTermination adds the terminal condition once none is left
+   * running. ≤ 1.30 (failed-at-once): the pods are deleted and the terminal condition is written at once.
+   */
+  private endJob(job: Job, outcome: typeof FAILURE | typeof SUCCESS, reason: string, message: string, mutate: (status: Job['status']) => void = () => {}): void {
+    const key = keyOf(job.metadata.namespace, job.metadata.name)
+    const running = () => this.ownedPods(job).filter((pod) => !isTerminal(pod) && !pod.metadata.deletionTimestamp)
+    if (this.options.jobTermination === 'failure-target-first') {
+      this.modify('jobs', job, (next) => {
+        const status = (next as Job).status
+        mutate(status)
+        setCondition(status, outcome.interim, 'True', reason, message)
+        status.active = 0
+        status.ready = 0
+        status.terminating = running().length + this.ownedPods(job).filter((pod) => !isTerminal(pod) && pod.metadata.deletionTimestamp).length
+      })
+      for (const pod of running()) this.deletePodGracefully(pod)
+      this.completeTermination(job.metadata.namespace, job.metadata.name)
+      return
+    }
+    // The ≤ 1.30 controller deletes the pods, then writes the terminal condition in one status update.
+    this.quietJobs.add(job.metadata.uid)
+    try {
+      for (const pod of running()) this.deletePodGracefully(pod)
+    } finally {
+      this.quietJobs.delete(job.metadata.uid)
+    }
+    const current = this.store.jobs.get(key) as Job
+    const updated = this.modify('jobs', current, (next) => {
+      const status = (next as Job).status
+      mutate(status)
+      setCondition(status, outcome.terminal, 'True', reason, message)
+      if (outcome === SUCCESS) status.completionTime = now()
+      status.active = 0
+      status.ready = 0
+      status.terminating = this.ownedPods(job).filter((pod) => !isTerminal(pod) && pod.metadata.deletionTimestamp).length
+    }) as Job
+    this.afterJobFinished(updated)
+  }
+
+  /** ≥ 1.31: the terminal condition, with the interim one's reason and message, once none of the Job's pods still runs. */
+  private completeTermination(namespace: string | undefined, name: string, mutate: (status: Job['status']) => void = () => {}): boolean {
+    const job = this.store.jobs.get(keyOf(namespace, name)) as Job | undefined
+    if (!job || this.jobFinished(job) || job.metadata.deletionTimestamp) return false
+    const outcome = [FAILURE, SUCCESS].find((candidate) => findCondition(job.status.conditions, candidate.interim)?.status === 'True')
+    if (!outcome || this.ownedPods(job).some((pod) => !isTerminal(pod))) return false
+    const interim = findCondition(job.status.conditions, outcome.interim)!
+    const updated = this.modify('jobs', job, (next) => {
+      const status = (next as Job).status
+      mutate(status)
+      setCondition(status, outcome.terminal, 'True', interim.reason, interim.message)
+      if (outcome === SUCCESS) status.completionTime = now()
+      status.active = 0
+      status.ready = 0
+      status.terminating = 0
+    }) as Job
+    this.afterJobFinished(updated)
+    return true
   }
 
   private afterJobFinished(job: Job): void {
@@ -1558,4 +1777,11 @@ export class KubeApiServer {
     }
     return undefined
   }
+}
+
+/** An HTTP answer on a socket that asked for an upgrade: the Status as the body, then the connection closes. */
+function writeSocketStatus(socket: Socket, status: StatusObject): void {
+  if (socket.destroyed) return
+  const body = JSON.stringify(status)
+  socket.end(`HTTP/1.1 ${status.code} ${status.reason ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }

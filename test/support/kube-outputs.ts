@@ -1,9 +1,14 @@
-// Builds what the kubernetes executor's final container prints: a tar of /outputs, base64 between marker lines with
-// its size and sha256, so tests (and the bench) can play the kubelet's part with exact bytes, unsafe entries included.
+// Plays the kubernetes executor's final container for tests and the bench: fills a job pod's outputs volume (what
+// the steps left in /outputs), stands in for a compromised image whose `tar` emits a crafted archive, and waits for
+// the agent's release before the pod succeeds, as the container's wait loop would. The bytes travel through the test
+// API server's real pods/exec (test/support/kube/exec.ts).
 
-import {createHash} from 'node:crypto'
+import {existsSync, mkdirSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
 
 import {pack} from 'tar-stream'
+
+import type {ExecRecord, KubeApiServer} from './kube-api-server.js'
 
 export type TarEntry =
   | {name: string; type?: 'file'; content: string; mode?: number}
@@ -29,9 +34,68 @@ export async function tarOf(entries: TarEntry[]): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-/** The final container's log for this archive, base64 wrapped at 76 columns as busybox base64 does. */
-export function outputsLog(archive: Buffer): string {
-  const sha256 = createHash('sha256').update(archive).digest('hex')
-  const lines = archive.toString('base64').match(/.{1,76}/g) ?? []
-  return `danube-outputs-begin size=${archive.length} sha256=${sha256}\n${lines.join('\n')}\ndanube-outputs-end\n`
+/** The pod's outputs volume on the test kubelet: what the steps wrote to /outputs. */
+export function outputsDir(server: KubeApiServer, pod: string): string {
+  return server.podVolume(pod, 'outputs')
+}
+
+/** Writes files (relative path → content) into the pod's /outputs. */
+export function fillOutputs(server: KubeApiServer, pod: string, files: Record<string, string | Buffer>): void {
+  const root = outputsDir(server, pod)
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(root, name)), {recursive: true})
+    writeFileSync(path.join(root, name), content)
+  }
+}
+
+/**
+ * A compromised outputs image: its `tar -C /outputs -cf - .` prints `archive` instead. The rest of the agent's copy
+ * command (the size and checksum it prints) runs unchanged, so the archive arrives "verified" and only the output rule
+ * stands between it and the artifacts directory.
+ */
+export function serveCraftedArchive(server: KubeApiServer, pod: string, archive: Buffer): () => void {
+  writeFileSync(path.join(server.podVolume(pod, 'scratch'), 'crafted.tar'), archive)
+  return replaceInCopyScript(server, pod, 'tar -C /outputs -cf - .', 'cat /danube/crafted.tar')
+}
+
+/** Edits the copy command the kubelet runs in this pod (a broken image, a lying checksum, …). */
+export function replaceInCopyScript(server: KubeApiServer, pod: string, from: string, to: string): () => void {
+  return server.overrideExec(pod, (command) => (command[0] === 'sh' && command[2]?.includes(from) ? [command[0], command[1]!, command[2].replace(from, to)] : undefined))
+}
+
+/** True for the agent's release of the final container (`touch /danube/released`). */
+export function isRelease(record: ExecRecord): boolean {
+  return record.command[0] === 'touch' && record.command[1] === '/danube/released'
+}
+
+/** True for the agent's copy of /outputs. */
+export function isCopy(record: ExecRecord): boolean {
+  return record.command[0] === 'sh' && Boolean(record.command[2]?.includes('tar -C /outputs -cf - .'))
+}
+
+/** Resolves once the agent has released the pod's final container (its release exec ended with 0). */
+export function released(server: KubeApiServer, pod: string): Promise<void> {
+  const name = pod.includes('/') ? pod.split('/')[1]! : pod
+  return new Promise((resolve) => {
+    const done = () => {
+      unsubscribe()
+      resolve()
+    }
+    const unsubscribe = server.onExecEnded((record) => {
+      if (record.pod === name && isRelease(record) && record.exitCode === 0) done()
+    })
+    if (server.execs(name).some((record) => isRelease(record) && record.exitCode === 0)) done()
+  })
+}
+
+/**
+ * The final container's part after the steps: it runs (startPod), the agent copies /outputs and releases it, and it
+ * exits 0, so the pod succeeds. Checks the release marker really is in the container's scratch volume.
+ */
+export async function finishWithOutputs(server: KubeApiServer, pod: string, files: Record<string, string | Buffer> = {}): Promise<void> {
+  fillOutputs(server, pod, files)
+  server.startPod(pod)
+  await released(server, pod)
+  if (!existsSync(path.join(server.podVolume(pod, 'scratch'), 'released'))) throw new Error(`the release of ${pod} left no marker`)
+  server.succeedPod(pod)
 }

@@ -1,5 +1,8 @@
 // Owns the process groups that local steps run in: telling whether one still has live members, and
-// ending one (SIGTERM, then SIGKILL after a grace period) without leaving a process behind.
+// ending one (SIGTERM, then SIGKILL after a grace period) without leaving a process behind; and, for
+// unsandboxed steps, finding the processes that left the group (setsid, daemonising) by the
+// DANUBE_JOB_ID in their environment. Only the sandbox's PID namespace is absolute: a process that
+// clears its environment and leaves the group escapes this.
 // Written against /proc because kill(-pgid, 0) also counts zombies, which a container's PID 1 may
 // never reap, and would make a finished group look alive forever.
 
@@ -34,6 +37,56 @@ export function groupBelongsToJob(pgid: number, jobId: string): boolean {
       return false
     }
   })
+}
+
+/** Live processes (other than this one) whose environment carries DANUBE_JOB_ID=jobId. */
+export function jobProcesses(jobId: string): number[] {
+  const needle = `DANUBE_JOB_ID=${jobId}`
+  let entries: string[]
+  try {
+    entries = readdirSync(PROC)
+  } catch {
+    return []
+  }
+  const found: number[] = []
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      if (!readFileSync(`${PROC}/${entry}/environ`, 'latin1').split('\0').includes(needle)) continue
+    } catch {
+      continue
+    }
+    const stat = readStat(Number(entry))
+    if (stat && stat.state !== 'Z' && stat.state !== 'X') found.push(Number(entry))
+  }
+  return found
+}
+
+/**
+ * SIGKILLs every process carrying the job's id until none is left (a process may fork while its siblings
+ * die, so one pass is not enough); gives up after timeoutMs. Returns how many were killed.
+ */
+export async function killJobProcesses(jobId: string, timeoutMs = 5000): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  const killed = new Set<number>()
+  for (;;) {
+    const live = jobProcesses(jobId)
+    if (live.length === 0) return killed.size
+    for (const pid of live) {
+      killed.add(pid)
+      signalProcess(pid, 'SIGKILL')
+    }
+    if (Date.now() >= deadline) return killed.size
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+export function signalProcess(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // ESRCH: already gone.
+  }
 }
 
 export function signalGroup(pgid: number, signal: NodeJS.Signals): void {

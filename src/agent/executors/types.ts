@@ -2,6 +2,8 @@
 
 import type {JobLog} from '../../lib/jobs/log.js'
 import type {Job, JobReason, StepState} from '../../lib/jobs/model.js'
+import type {OutputsReport} from './output-rule.js'
+import type {SandboxMode} from './sandbox.js'
 
 /** Why the runner asks an executor to stop a job; becomes the job's `reason`. */
 export interface StopRequest {
@@ -38,6 +40,13 @@ export interface ExecutionResult {
    * terminating at kubernetes.cancelCap, as namespace/name). Recorded with the job; `danube drain` names them.
    */
   leftBehind?: string[]
+  /** What became artifacts/<id>/ (with the digests the agent computed) and what the output rule refused. */
+  outputs?: OutputsReport
+  /**
+   * Where the steps ran (local executor): `bubblewrap` (the sandbox) or `none` (unsandboxed, as the agent's
+   * own user). Absent for the Kubernetes executor, whose steps run in pods. Provenance records it.
+   */
+  sandbox?: SandboxMode
 }
 
 export interface Executor {

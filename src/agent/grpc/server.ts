@@ -9,11 +9,12 @@ import type * as Grpc from '@grpc/grpc-js'
 import type {HealthImplementation} from 'grpc-health-check'
 
 import {DanubeError} from '../../lib/errors.js'
-import type {Job} from '../../lib/jobs/model.js'
-import {bearerToken, tokenMatches} from '../../lib/token.js'
+import type {Job, JobSummary} from '../../lib/jobs/model.js'
+import {assertSpecBounds} from '../../lib/jobs/spec.js'
+import {isAuthenticated} from '../auth.js'
 import type {JobService} from '../jobs/service.js'
 import type {Logger} from '../logger.js'
-import {splitAddr} from '../http/server.js'
+import {DEFAULT_MAX_REQUEST_BYTES, splitAddr} from '../http/server.js'
 
 export const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../proto')
 
@@ -27,6 +28,8 @@ export class GrpcServer {
     private readonly jobs: JobService,
     private readonly token: string,
     private readonly logger: Logger,
+    /** api.maxRequestBytes: the same bound as an HTTP body (grpc-js's own default is 4 MiB). */
+    private readonly maxRequestBytes: number = DEFAULT_MAX_REQUEST_BYTES,
   ) {}
 
   async listen(addr: string): Promise<string> {
@@ -35,7 +38,7 @@ export class GrpcServer {
     const {HealthImplementation} = await import('grpc-health-check')
     const definition = await loader.load(path.join(PROTO_DIR, 'danube/v1/jobs.proto'), {keepCase: false, longs: Number, enums: String, defaults: false, oneofs: true})
     const proto = grpc.loadPackageDefinition(definition) as unknown as {danube: {v1: {JobService: Grpc.ServiceClientConstructor}}}
-    const server = new grpc.Server()
+    const server = new grpc.Server({'grpc.max_receive_message_length': this.maxRequestBytes})
     server.addService(proto.danube.v1.JobService.service, this.jobHandlers(grpc))
     this.health = new HealthImplementation({'': 'SERVING', 'danube.v1.JobService': 'SERVING'})
     this.health.addToServer(server)
@@ -75,9 +78,12 @@ export class GrpcServer {
     const unary = <Req>(call: (request: Req) => unknown): Grpc.handleUnaryCall<Req, unknown> => {
       return (ctx, callback) => {
         try {
-          const header = ctx.metadata.get('authorization')[0]
-          if (!tokenMatches(bearerToken(typeof header === 'string' ? header : header?.toString()), this.token)) {
-            throw new DanubeError('UNAUTHORIZED', 'missing or wrong bearer token in metadata "authorization"', {httpStatus: 401})
+          const values = ctx.metadata.get('authorization').map((value) => (typeof value === 'string' ? value : value.toString()))
+          if (!isAuthenticated(values, this.token)) {
+            // The same parser as HTTP; but HTTP/2 (RFC 9113 8.2.1) forbids a value with leading or trailing
+            // spaces and Node's HTTP/2 layer drops one before it reaches us, so say that when nothing arrived.
+            const why = values.length === 0 ? 'no metadata "authorization" arrived (HTTP/2 drops a value with leading or trailing spaces)' : 'wrong bearer token in metadata "authorization"'
+            throw new DanubeError('UNAUTHORIZED', why, {httpStatus: 401, hint: 'send metadata authorization: Bearer <token from agent.token>'})
           }
           callback(null, call(ctx.request))
         } catch (error) {
@@ -99,6 +105,8 @@ export class GrpcServer {
 /** proto3 has no "absent" for strings and lists: drop empty values so the spec schema sees what was sent. */
 function fromProtoSpec(spec: Record<string, unknown> | undefined): unknown {
   if (!spec) return {}
+  // Before the copy below walks every entry: a 1 MiB message can hold half a million steps.
+  assertSpecBounds(spec)
   const clean = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(clean)
     if (value && typeof value === 'object') {
@@ -115,7 +123,7 @@ function fromProtoSpec(spec: Record<string, unknown> | undefined): unknown {
   return out
 }
 
-function toProtoJob(job: Job): Record<string, unknown> {
+function toProtoJob(job: Job | JobSummary): Record<string, unknown> {
   return {
     id: job.id,
     name: job.name,
@@ -126,7 +134,7 @@ function toProtoJob(job: Job): Record<string, unknown> {
     createdAt: job.createdAt,
     startedAt: job.startedAt ?? '',
     finishedAt: job.finishedAt ?? '',
-    spec: job.spec,
+    ...('spec' in job ? {spec: job.spec} : {}),
     steps: job.steps.map((step) => ({...step, exitCode: step.exitCode ?? undefined, imageDigest: step.imageDigest ?? '', startedAt: step.startedAt ?? '', finishedAt: step.finishedAt ?? ''})),
   }
 }

@@ -5,11 +5,13 @@
 import type {Clock} from '../../lib/clock.js'
 import type {DanubeConfig} from '../../lib/config/index.js'
 import {parseDuration} from '../../lib/duration.js'
+import type {AgentSandbox} from '../../lib/store/agent-row.js'
 import type {Store} from '../../lib/store/index.js'
 import type {Logger} from '../logger.js'
 import {cacCheck} from './checks/cac.js'
 import {databaseCheck} from './checks/database.js'
 import {drainCheck} from './checks/drain.js'
+import {isolationCheck} from './checks/isolation.js'
 import {dexDiscoveryCheck, registryCheck} from './checks/http-probes.js'
 import {type KubeClientProvider, kubernetesCheck, lazyClient, podsCheck} from './checks/kubernetes.js'
 import {HealthEngine} from './engine.js'
@@ -22,6 +24,8 @@ export interface HealthDependencies {
   store: () => Store
   /** Overrides how the Kubernetes client is made (tests); default: src/lib/kube, loaded on first use. */
   kubeClient?: KubeClientProvider
+  /** The local executor's isolation as the running agent probed it; absent (the CLI): the agent row's. */
+  isolation?: () => AgentSandbox
 }
 
 export function createHealthChecks(deps: HealthDependencies): HealthCheck[] {
@@ -35,6 +39,7 @@ export function createHealthChecks(deps: HealthDependencies): HealthCheck[] {
     }),
     drainCheck(store),
   ]
+  if (config.jobs.executor === 'local') checks.push(isolationCheck({isolation: deps.isolation, store}))
   if (config.kubernetes.enabled) {
     const client = deps.kubeClient ?? healthKubeClient(config)
     checks.push(

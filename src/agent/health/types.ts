@@ -72,5 +72,6 @@ export const KNOWN_CHECK_KEYS = [
   'registry:responseTime',
   'cac:freshness',
   'drain:state',
+  'executor:isolation',
   'agent:heartbeat',
 ] as const

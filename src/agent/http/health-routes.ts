@@ -1,6 +1,7 @@
 // GET /health (liveness: process-local, no I/O) and GET /health/ready (readiness: the health engine's
-// document, application/health+json). Output text needs ?verbose and the token; without the token callers
-// still see every status and value.
+// document, application/health+json). Without the token /health/ready gives the status only (as
+// Kubernetes' /readyz does): check keys, component ids (the database path) and values need the token, and
+// output text needs ?verbose too.
 
 import type {HealthEngine} from '../health/engine.js'
 import {httpStatusOf, withoutOutput} from '../health/engine.js'
@@ -24,6 +25,7 @@ export function addHealthRoutes(http: HttpServer, engine: HealthEngine, watchdog
     const exclude = url.searchParams.getAll('exclude').flatMap((value) => value.split(',')).map((key) => key.trim()).filter(Boolean)
     const verbose = url.searchParams.has('verbose') && !['0', 'false'].includes(url.searchParams.get('verbose') ?? '')
     const document = await engine.evaluate({exclude})
-    return {status: httpStatusOf(document), headers: HEADERS, body: verbose && authenticated ? document : withoutOutput(document)}
+    const body = !authenticated ? {status: document.status, description: 'danube agent readiness; checks need the token (and ?verbose for their output)'} : verbose ? document : withoutOutput(document)
+    return {status: httpStatusOf(document), headers: HEADERS, body}
   })
 }

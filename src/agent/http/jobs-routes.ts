@@ -1,5 +1,9 @@
 // Owns the /api/v1/jobs routes: a thin translation between HTTP and the JobService.
 
+import {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+
+import {LOG_CHUNK_BYTES} from '../../lib/jobs/log.js'
 import type {JobService} from '../jobs/service.js'
 import type {HttpServer} from './server.js'
 
@@ -15,14 +19,20 @@ export function addJobRoutes(http: HttpServer, jobs: JobService): void {
     }))
     .route('GET', '/api/v1/jobs/:id', ({params}) => ({body: jobs.get(params.id!)}))
     .route('POST', '/api/v1/jobs/:id/cancel', ({params}) => ({status: 202, body: jobs.cancel(params.id!)}))
-    .route('GET', '/api/v1/jobs/:id/logs', async ({params, url, res, signal}) => {
+    .route('GET', '/api/v1/jobs/:id/logs', async ({req, params, url, res, signal}) => {
       const follow = ['1', 'true'].includes(url.searchParams.get('follow') ?? '')
       const stream = jobs.logs(params.id!, {follow, signal})
       res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store'})
-      for await (const chunk of stream) {
-        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve))
+      if (req.method === 'HEAD') {
+        await stream.return(undefined)
+        res.end()
+        return undefined
       }
-      res.end()
+      // pipeline: the file is read one chunk at a time as the client takes it, and a client that goes away
+      // ends the read (and closes the file) instead of leaving it waiting for a 'drain' that never comes.
+      await pipeline(Readable.from(stream, {objectMode: false, highWaterMark: LOG_CHUNK_BYTES}), res).catch((error: unknown) => {
+        if (!res.destroyed) throw error
+      })
       return undefined
     })
 }

@@ -1,19 +1,27 @@
-// Owns the agent's HTTP listener: routing, bearer-token auth on /api/, JSON bodies (1 MiB cap, JSON
-// only) and the one JSON error envelope. Route handlers are thin adapters over agent services.
+// Owns the agent's HTTP listener: the route table (method + path template), bearer-token auth on /api/,
+// JSON bodies (capped at api.maxRequestBytes, JSON only), HEAD on every GET route, and the one JSON error
+// envelope, bounded in size. Route handlers are thin adapters over agent services.
 
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 
 import {DanubeError} from '../../lib/errors.js'
-import {bearerToken, tokenMatches} from '../../lib/token.js'
+import {isAuthenticated} from '../auth.js'
+import {JsonBodyParser} from './json-body.js'
 import type {Logger} from '../logger.js'
 
-export const MAX_BODY_BYTES = 1024 * 1024
+/** The default of api.maxRequestBytes: the largest HTTP body (and gRPC message) the agent reads. */
+export const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+
+/** Non-standard status (nginx's) recorded for a request whose client went away; never sent, the socket is gone. */
+const CLIENT_CLOSED_REQUEST = 499
 
 export interface RequestContext {
   req: IncomingMessage
   res: ServerResponse
   url: URL
+  /** The route's path template, such as /api/v1/jobs/:id (for metrics and spans: bounded cardinality). */
+  template: string
   params: Record<string, string>
   /** Whether the request carried the agent's token (always true on routes that require it). */
   authenticated: boolean
@@ -33,6 +41,7 @@ export interface RouteResult {
 
 interface Route {
   method: string
+  template: string
   pattern: RegExp
   names: string[]
   handler: RouteHandler
@@ -42,10 +51,12 @@ interface Route {
 export class HttpServer {
   private readonly routes: Route[] = []
   private server?: Server
+  private readonly json = new JsonBodyParser()
 
   constructor(
     private readonly token: string,
     private readonly logger: Logger,
+    private readonly maxBodyBytes: number = DEFAULT_MAX_REQUEST_BYTES,
   ) {}
 
   /** Registers a route; `:name` segments become params. Routes under /api/ require the token. */
@@ -57,7 +68,7 @@ export class HttpServer {
         return '([^/]+)'
       })}$`,
     )
-    this.routes.push({method, pattern, names, handler, auth: path.startsWith('/api/')})
+    this.routes.push({method, template: path, pattern, names, handler, auth: path.startsWith('/api/')})
     return this
   }
 
@@ -87,28 +98,41 @@ export class HttpServer {
       server.close(() => resolve())
       server.closeAllConnections()
     })
+    await this.json.close()
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const controller = new AbortController()
     res.on('close', () => controller.abort())
     try {
-      const url = new URL(req.url ?? '/', 'http://agent.invalid')
+      const url = requestUrl(req.url ?? '/')
       const matching = this.routes.filter((r) => r.pattern.test(url.pathname))
       if (matching.length === 0) throw new DanubeError('NOT_FOUND', `no route ${url.pathname}`, {httpStatus: 404})
-      const route = matching.find((r) => r.method === req.method)
-      const authenticated = tokenMatches(bearerToken(req.headers.authorization), this.token)
+      // HEAD is answered by the GET route; node:http sends its headers and drops the body.
+      const method = req.method === 'HEAD' ? 'GET' : req.method
+      const route = matching.find((r) => r.method === method)
+      // headersDistinct: node:http keeps only the first of repeated Authorization headers in req.headers.
+      const authenticated = isAuthenticated(req.headersDistinct.authorization ?? [], this.token)
       if (matching[0]!.auth && !authenticated) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="danube"')
         throw new DanubeError('UNAUTHORIZED', 'missing or wrong bearer token', {httpStatus: 401, hint: 'send Authorization: Bearer <token from agent.token>'})
       }
       if (!route) {
-        res.setHeader('Allow', matching.map((r) => r.method).join(', '))
+        res.setHeader('Allow', allowed(matching))
         throw new DanubeError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`, {httpStatus: 405})
       }
       const match = route.pattern.exec(url.pathname)!
-      const params = Object.fromEntries(route.names.map((name, i) => [name, decodeURIComponent(match[i + 1]!)]))
-      const result = await route.handler({req, res, url, params, authenticated, signal: controller.signal, body: () => readJsonBody(req)})
+      const params = Object.fromEntries(route.names.map((name, i) => [name, decodePathSegment(match[i + 1]!)]))
+      const result = await route.handler({
+        req,
+        res,
+        url,
+        template: route.template,
+        params,
+        authenticated,
+        signal: controller.signal,
+        body: () => readJsonBody(req, this.maxBodyBytes, this.json),
+      })
       if (result) sendJson(res, result.status ?? 200, result.body, result.headers)
     } catch (error) {
       this.sendError(res, error)
@@ -117,9 +141,11 @@ export class HttpServer {
 
   private sendError(res: ServerResponse, error: unknown): void {
     const danube =
-      error instanceof DanubeError ? error : new DanubeError('INTERNAL', 'internal error; see the agent log', {httpStatus: 500, cause: error})
-    if (danube.httpStatus >= 500) this.logger.error('request failed', {code: danube.code, error: (error as Error).message})
-    if (res.headersSent) {
+      error instanceof DanubeError ? error : clientWentAway(res, error) ?? new DanubeError('INTERNAL', 'internal error; see the agent log', {httpStatus: 500, cause: error})
+    // A client that hangs up mid-request is not an agent fault: info, with its own code, never INTERNAL.
+    if (danube.code === 'CLIENT_ABORTED') this.logger.info('request abandoned by the client', {code: danube.code, method: res.req.method, path: clipPath(res.req.url)})
+    else if (danube.httpStatus >= 500) this.logger.error('request failed', {code: danube.code, error: (error as Error).message})
+    if (res.headersSent || res.destroyed) {
       res.destroy()
       return
     }
@@ -135,31 +161,75 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text)
 }
 
-async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+async function readJsonBody(req: IncomingMessage, maxBytes: number, json: JsonBodyParser): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
   if (type !== 'application/json') {
-    throw new DanubeError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/json, not "${type || '(none)'}"`, {httpStatus: 415})
+    throw new DanubeError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/json, not "${type.slice(0, 100) || '(none)'}"`, {httpStatus: 415})
   }
-  const tooLarge = () => new DanubeError('BODY_TOO_LARGE', `request body is over the ${MAX_BODY_BYTES} byte (1 MiB) limit`, {httpStatus: 413})
-  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+  const tooLarge = () =>
+    new DanubeError('BODY_TOO_LARGE', `request body is over the ${maxBytes} byte limit (api.maxRequestBytes)`, {httpStatus: 413, hint: 'send a smaller job spec; the limits are in docs/job-spec.md'})
+  if (Number(req.headers['content-length'] ?? 0) > maxBytes) {
     req.resume()
     throw tooLarge()
   }
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_BODY_BYTES) {
-      req.resume()
-      throw tooLarge()
-    }
-    chunks.push(chunk)
-  }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > maxBytes) {
+        req.resume()
+        throw tooLarge()
+      }
+      chunks.push(chunk)
+    }
   } catch (error) {
-    throw new DanubeError('INVALID_JSON', `request body is not valid JSON: ${(error as Error).message}`, {httpStatus: 400})
+    if (error instanceof DanubeError) throw error
+    throw new DanubeError('CLIENT_ABORTED', `the client went away after ${size} bytes of the body`, {httpStatus: CLIENT_CLOSED_REQUEST, cause: error})
   }
+  return json.parse(Buffer.concat(chunks))
+}
+
+/**
+ * The request target as sent. Parsed by hand rather than with `new URL(target, base)`, which reads
+ * `//api/v1/jobs` as a host name: the path must stay exactly what the client sent, so 404s can name it.
+ */
+function requestUrl(target: string): URL {
+  const cut = target.search(/[?#]/)
+  const pathname = cut === -1 ? target : target.slice(0, cut)
+  if (!pathname.startsWith('/')) throw new DanubeError('INVALID_PATH', 'the request target must be a path starting with /', {httpStatus: 400})
+  const url = new URL('http://agent.invalid/')
+  url.pathname = pathname
+  if (cut !== -1) url.search = target.slice(cut).replace(/#.*$/, '')
+  return url
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new DanubeError('INVALID_PATH', `the path has a malformed percent-escape in "${segment.slice(0, 80)}"; escape % as %25`, {httpStatus: 400})
+  }
+}
+
+/** GET routes answer HEAD too, so Allow says so. */
+function allowed(routes: readonly Route[]): string {
+  const methods = new Set(routes.map((r) => r.method))
+  if (methods.has('GET')) methods.add('HEAD')
+  return [...methods].join(', ')
+}
+
+/** The error a request ends with when its client hung up (ECONNRESET, "aborted"), or undefined. */
+function clientWentAway(res: ServerResponse, error: unknown): DanubeError | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (res.req.destroyed || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (error as Error | undefined)?.message === 'aborted') {
+    return new DanubeError('CLIENT_ABORTED', 'the client went away before the answer', {httpStatus: CLIENT_CLOSED_REQUEST, cause: error})
+  }
+  return undefined
+}
+
+function clipPath(path: string | undefined): string {
+  return (path ?? '').slice(0, 200)
 }
 
 export function splitAddr(addr: string): {host: string; port: number} {

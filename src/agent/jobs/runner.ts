@@ -3,7 +3,7 @@
 // agent left running.
 
 import {EventEmitter} from 'node:events'
-import {mkdirSync} from 'node:fs'
+import {mkdirSync, readdirSync, rmSync} from 'node:fs'
 import path from 'node:path'
 
 import {JobLog, jobLogPath} from '../../lib/jobs/log.js'
@@ -60,14 +60,34 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
           this.launch(job, log)
           continue
         }
-        log.note(`the agent restarted while this job ran; marking it ${lostAs.state} (${lostAs.reason})`)
+        log.note(`the agent restarted while this job ran; marking it ${lostAs.state} (${lostAs.reason})`, {final: true})
         jobs.finishJob(id, lostAs)
         outcome.lost.push(id)
       } finally {
         if (!this.running.has(id)) log.close()
       }
     }
+    // After the executor killed what was left: work dirs of lost jobs, and of any job a crash left one behind for.
+    this.removeWorkDirs((id) => !this.running.has(id))
     return outcome
+  }
+
+  /** Removes `work/<id>/` of every job `stale` says is no longer running here. */
+  private removeWorkDirs(stale: (id: string) => boolean): void {
+    const root = path.join(this.options.stateDir, 'work')
+    let entries: string[]
+    try {
+      entries = readdirSync(root)
+    } catch {
+      return
+    }
+    for (const id of entries.filter(stale)) {
+      try {
+        rmSync(path.join(root, id), {recursive: true, force: true})
+      } catch (error) {
+        this.options.logger.warn('cannot remove a job work directory', {jobId: id, error: (error as Error).message})
+      }
+    }
   }
 
   /** Starts queued jobs while there is room. Synchronous, so two calls cannot start the same job. */
@@ -112,20 +132,25 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
   }
 
   /**
-   * Stops starting jobs, lets running ones finish for up to graceMs, then cancels the rest with
-   * reason agent-shutdown and waits until their processes are gone.
+   * Stops starting jobs and ends running ones within graceMs (shutdownGracePeriod bounds the whole shutdown):
+   * they may finish until graceMs - killGraceMs (at least 0), then are cancelled with reason agent-shutdown
+   * (SIGTERM, or a graceful delete) with only the time left as their kill grace, so SIGKILL comes when graceMs
+   * ends. Resolves once their processes are gone.
    */
-  async shutdown(graceMs: number): Promise<void> {
+  async shutdown(graceMs: number, killGraceMs = this.options.killGraceMs): Promise<void> {
     this.stopped = true
+    const startedAt = Date.now()
     const all = () => Promise.all([...this.running.values()].map((r) => r.done))
     let timer: NodeJS.Timeout | undefined
+    const finishBy = Math.max(0, graceMs - killGraceMs)
     const graceOver = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), graceMs)
+      timer = setTimeout(() => resolve('timeout'), finishBy)
     })
     const finished = await Promise.race([all().then(() => 'done' as const), graceOver])
     clearTimeout(timer)
     if (finished === 'timeout') {
-      for (const id of this.running.keys()) this.cancel(id, 'agent-shutdown')
+      const left = Math.max(0, graceMs - (Date.now() - startedAt))
+      for (const id of this.running.keys()) this.cancel(id, 'agent-shutdown', {graceMs: left})
       await all()
     }
   }
@@ -159,11 +184,13 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       })
       .then((result) => {
         clearTimeout(timer)
-        if (result.reason === 'timeout') log.note(`timed out after ${job.spec.timeout}`)
-        log.note(`job ${result.state}${result.reason ? ` (${result.reason})` : ''}`)
+        if (result.reason === 'timeout') log.note(`timed out after ${job.spec.timeout}`, {final: true})
+        log.note(`job ${result.state}${result.reason ? ` (${result.reason})` : ''}`, {final: true})
         log.close()
         jobs.finishJob(job.id, result)
         this.running.delete(job.id)
+        // Whatever the executor left in work/<id>/ goes with the job (both executors; the local one removes its own).
+        this.removeWorkDirs((id) => id === job.id)
         const finished = jobs.getJob(job.id)
         logger.info('job finished', {jobId: job.id, state: finished.state, reason: finished.reason})
         this.emit('job-finished', finished)

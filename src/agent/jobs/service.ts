@@ -3,7 +3,7 @@
 
 import {DanubeError} from '../../lib/errors.js'
 import {followLog, jobLogPath} from '../../lib/jobs/log.js'
-import {isFinal, type Job, parseListQuery} from '../../lib/jobs/model.js'
+import {isFinal, type Job, type JobSummary, parseListQuery} from '../../lib/jobs/model.js'
 import {validateJobSpec} from '../../lib/jobs/spec.js'
 import type {JobStore} from '../../lib/store/jobs.js'
 import type {JobRunner} from './runner.js'
@@ -42,7 +42,7 @@ export class JobService {
     return this.jobs.getJob(id)
   }
 
-  list(query: {state?: string; limit?: string | number}): Job[] {
+  list(query: {state?: string; limit?: string | number}): JobSummary[] {
     return this.jobs.listJobs(parseListQuery(query))
   }
 

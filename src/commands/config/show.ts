@@ -1,6 +1,6 @@
 import {BaseCommand} from '../../cli/base-command.js'
 import {describeExitCodes} from '../../cli/exit-codes.js'
-import {table} from '../../cli/render.js'
+import {table, visible} from '../../cli/render.js'
 import {describeConfig, envName} from '../../lib/config/index.js'
 
 export interface ConfigShowResult {
@@ -23,8 +23,8 @@ ${describeExitCodes('config show')}`
       settings: describeConfig(loaded).map((entry) => ({...entry, env: envName(entry.key)})),
     }
     if (!this.jsonEnabled()) {
-      this.log(`config file: ${result.file ?? '(none)'}`)
-      this.log(table([['KEY', 'VALUE', 'SOURCE'], ...result.settings.map((s) => [s.key, s.value === null ? '-' : String(s.value), s.source])]))
+      this.log(`config file: ${visible(result.file ?? '(none)')}`)
+      this.log(table([['KEY', 'VALUE', 'SOURCE'], ...result.settings.map((s) => [s.key, s.value === null ? '-' : visible(String(s.value)), s.source])]))
     }
     return result
   }

@@ -1,7 +1,10 @@
+import {StringDecoder} from 'node:string_decoder'
+
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {describeExitCodes} from '../../cli/exit-codes.js'
+import {visibleLines} from '../../cli/render.js'
 import {followLog, jobLogPath} from '../../lib/jobs/log.js'
 import {isFinal} from '../../lib/jobs/model.js'
 import {withStore} from '../../lib/store/index.js'
@@ -9,7 +12,7 @@ import {JobStore} from '../../lib/store/jobs.js'
 
 export default class JobLogs extends BaseCommand<typeof JobLogs> {
   static override summary = "Print a job's log"
-  static override description = `Reads the log file in the state directory; --follow keeps printing until the job ends.
+  static override description = `Reads the log file in the state directory; --follow keeps printing until the job ends. On a terminal, control characters in the job's output are shown as escapes (\\x1b); piped or redirected, the log is printed byte for byte.
 
 ${describeExitCodes('job logs')}`
 
@@ -24,6 +27,9 @@ ${describeExitCodes('job logs')}`
     const state = () => withStore(config.stateDir, (store) => new JobStore(store, {now: () => new Date()}).getJob(this.args.id).state)
     state()
     const stream = followLog(jobLogPath(config.stateDir, this.args.id), {isFinished: () => !this.flags.follow || isFinal(state()), pollMs: 500})
-    for await (const chunk of stream) process.stdout.write(chunk)
+    // On a terminal, a job's output cannot drive it (escapes shown as \x1b); piped or redirected, the exact bytes.
+    const decoder = process.stdout.isTTY ? new StringDecoder('utf8') : undefined
+    for await (const chunk of stream) process.stdout.write(decoder ? visibleLines(decoder.write(chunk)) : chunk)
+    if (decoder) process.stdout.write(visibleLines(decoder.end()))
   }
 }

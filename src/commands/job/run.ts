@@ -4,6 +4,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {describeExitCodes} from '../../cli/exit-codes.js'
+import {visible} from '../../cli/render.js'
 import {agentClientFor} from '../../lib/agent-client.js'
 import {DanubeError} from '../../lib/errors.js'
 import {isFinal, type Job} from '../../lib/jobs/model.js'
@@ -33,7 +34,7 @@ ${describeExitCodes('job run')}`
         await new Promise((resolve) => setTimeout(resolve, 250))
         job = await client.getJob(job.id)
       }
-      if (!this.jsonEnabled()) this.log(`job ${job.id} ${job.state}${job.reason ? ` (${job.reason})` : ''}`)
+      if (!this.jsonEnabled()) this.log(visible(`job ${job.id} ${job.state}${job.reason ? ` (${job.reason})` : ''}`))
       if (job.state !== 'succeeded') this.setExitCode(1)
     }
     return job

@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {describeExitCodes} from '../../cli/exit-codes.js'
-import {table} from '../../cli/render.js'
+import {table, visible} from '../../cli/render.js'
 import type {Job} from '../../lib/jobs/model.js'
 import {withStore} from '../../lib/store/index.js'
 import {JobStore} from '../../lib/store/jobs.js'
@@ -22,11 +22,11 @@ ${describeExitCodes('job show')}`
     const job = withStore(config.stateDir, (store) => new JobStore(store, {now: () => new Date()}).getJob(this.args.id))
     if (!this.jsonEnabled()) {
       this.log(table([
-        ['ID', job.id], ['Name', job.name], ['State', `${job.state}${job.reason ? ` (${job.reason})` : ''}`], ['Executor', job.executor],
+        ['ID', job.id], ['Name', visible(job.name)], ['State', visible(`${job.state}${job.reason ? ` (${job.reason})` : ''}`)], ['Executor', job.executor],
         ['Created', job.createdAt], ['Started', job.startedAt ?? '-'], ['Finished', job.finishedAt ?? '-'],
       ]))
       this.log('')
-      this.log(table([['STEP', 'NAME', 'STATE', 'EXIT'], ...job.steps.map((s) => [String(s.index + 1), s.name, s.state, s.exitCode === null ? '-' : String(s.exitCode)])]))
+      this.log(table([['STEP', 'NAME', 'STATE', 'EXIT'], ...job.steps.map((s) => [String(s.index + 1), visible(s.name), s.state, s.exitCode === null ? '-' : String(s.exitCode)])]))
     }
     return job
   }

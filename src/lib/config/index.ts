@@ -22,9 +22,16 @@ export interface DanubeConfig {
   stateDir: string
   http: {addr: string}
   grpc: {addr: string}
+  api: {maxRequestBytes: number}
   auth: {tokenFile: string}
   shutdownGracePeriod: string
-  jobs: {executor: 'local' | 'kubernetes'; maxConcurrent: number; killGracePeriod: string; logMaxBytes: number}
+  jobs: {
+    executor: 'local' | 'kubernetes'
+    maxConcurrent: number
+    killGracePeriod: string
+    logMaxBytes: number
+    local: {sandbox: 'auto' | 'bubblewrap' | 'none'; network: 'host' | 'none'; hiddenPaths: string[]}
+  }
   kubernetes: {
     enabled: boolean
     kubeconfig?: string
@@ -34,6 +41,8 @@ export interface DanubeConfig {
     ttlSecondsAfterFinished: number
     defaultImage: string
     outputsImage: string
+    outputsMaxBytes: number
+    outputsWait: string
     cancelCap: string
   }
   health: {
@@ -47,6 +56,7 @@ export interface DanubeConfig {
     dex: {selector: string; issuer?: string}
     registry: {selector: string; url?: string}
   }
+  keys: {dir: string}
   cac: {repo?: string; branch: string; interval: string; timeout: string}
 }
 
@@ -132,9 +142,12 @@ function applyDerivedDefaults(
   }
   const home = env.HOME || homedir()
   const stateBase = env.XDG_STATE_HOME || path.join(home, '.local', 'state')
-  derive('stateDir', isRoot && file === DEFAULT_CONFIG_FILE ? '/var/lib/danube' : path.join(stateBase, 'danube'))
+  const installed = isRoot && file === DEFAULT_CONFIG_FILE
+  derive('stateDir', installed ? '/var/lib/danube' : path.join(stateBase, 'danube'))
   values.set('stateDir', path.resolve(values.get('stateDir') as string))
   derive('auth.tokenFile', path.join(values.get('stateDir') as string, 'agent.token'))
+  derive('jobs.local.sandbox', installed ? 'bubblewrap' : 'auto')
+  derive('keys.dir', installed ? '/etc/danube/keys' : path.join(values.get('stateDir') as string, 'keys'))
   const kubeconfig = ['/etc/rancher/k3s/k3s.yaml', path.join(home, '.kube', 'config')].find((candidate) => readable(candidate))
   derive('kubernetes.kubeconfig', kubeconfig)
   derive('kubernetes.enabled', values.has('kubernetes.kubeconfig'))

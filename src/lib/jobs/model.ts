@@ -37,6 +37,12 @@ export interface Job {
   steps: JobStep[]
 }
 
+/**
+ * What job lists return: the job without its spec (a spec may be up to the request limit, 1 MiB, and a list
+ * of 1,000 of them would be a gigabyte). `GET /api/v1/jobs/{id}` and `job show` return the whole Job.
+ */
+export type JobSummary = Omit<Job, 'spec'>
+
 export function isFinal(state: JobState): boolean {
   return FINAL_STATES.includes(state)
 }
@@ -51,7 +57,8 @@ export function parseListQuery(query: {state?: string; limit?: string | number})
   }
   let limit = 100
   if (query.limit !== undefined && query.limit !== '') {
-    limit = Number(query.limit)
+    // Decimal digits only: Number() would also take 0x10, 1e2 and " 5 ".
+    limit = typeof query.limit === 'number' ? query.limit : /^\d{1,7}$/.test(query.limit) ? Number(query.limit) : Number.NaN
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
       throw new DanubeError('INVALID_QUERY', `limit: "${query.limit}" must be a whole number from 1 to ${MAX_LIST_LIMIT}`, {httpStatus: 400, exitCode: 2})
     }

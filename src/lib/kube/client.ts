@@ -8,6 +8,7 @@ import {performance} from 'node:perf_hooks'
 import {
   BatchV1Api,
   CoreV1Api,
+  Exec,
   KubeConfig,
   Observable,
   VersionApi,
@@ -20,6 +21,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node'
 import {DanubeError} from '../errors.js'
+import {execInPod} from './exec.js'
 import {errorForStatus, type KubeCallTarget, type KubeStatus, type MapContext, toKubeError} from './errors.js'
 import {APPLY_CONTENT_TYPE, objectPath, type ObjectRef, resourceOf} from './resources.js'
 import {
@@ -27,6 +29,8 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   type DeleteJobOptions,
   type DeletePodOptions,
+  type ExecOutcome,
+  type ExecStreams,
   type KubeCallInfo,
   type KubeClient,
   type KubeClientOptions,
@@ -318,6 +322,11 @@ class KubeClientImpl implements KubeClient {
   readPodLog(namespace: string, pod: string, container: string): Promise<string> {
     return this.call({verb: 'get', resource: 'pods/log', namespace, name: pod}, ({options}) =>
       this.core.readNamespacedPodLog({namespace, name: pod, container}, options))
+  }
+
+  exec(namespace: string, pod: string, container: string, command: string[], streams: ExecStreams): Promise<ExecOutcome> {
+    const deps = {Exec, kc: this.kc, kubeconfig: this.kubeconfig, server: this.server, timeoutMs: this.timeoutMs, report: (info: KubeCallInfo) => this.report(info)}
+    return execInPod(deps, namespace, pod, container, command, streams)
   }
 
   async watch<T = unknown>(path: string, watchOptions: WatchOptions, onEvent: (type: WatchEventType, object: T) => void, onDone: WatchDone): Promise<WatchHandle> {

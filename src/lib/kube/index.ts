@@ -6,6 +6,7 @@ import type {V1Job, V1Node, V1Pod} from '@kubernetes/client-node'
 import type {DanubeConfig} from '../config/index.js'
 import {parseDuration} from '../duration.js'
 import {DanubeError} from '../errors.js'
+import type {KubeStatus} from './errors.js'
 
 export {describeCall, errorForStatus, parseStatus, toKubeError, type KubeCallTarget, type KubeErrorCode, type KubeStatus} from './errors.js'
 export type {V1Job, V1Node, V1Pod}
@@ -102,6 +103,23 @@ export interface WatchHandle {
  */
 export type WatchDone = (error: DanubeError | null) => void
 
+/** Where an exec's output goes. The writables get backpressure: while one does not drain, the socket is not read. */
+export interface ExecStreams {
+  stdout: NodeJS.WritableStream
+  stderr: NodeJS.WritableStream
+  /** Aborting closes the connection at once (the kubelet then stops the command); exec rejects with an AbortError. */
+  signal?: AbortSignal
+}
+
+/** How an exec'd command ended, from the `Status` on the error channel (v4/v5 channel protocols). */
+export interface ExecOutcome {
+  /** 0 for a Success status, the ExitCode cause of a NonZeroExitCode failure, null for any other failure. */
+  exitCode: number | null
+  status: KubeStatus
+  /** The negotiated subprotocol: v5.channel.k8s.io or v4.channel.k8s.io. */
+  protocol: string
+}
+
 export interface KubeClient {
   readonly kubeconfig: string
   /** The API server URL of the kubeconfig's current context. */
@@ -125,6 +143,13 @@ export interface KubeClient {
   /** Deletes the object; false when it did not exist. */
   deleteObject(ref: ObjectRef): Promise<boolean>
   listNodes(): Promise<ListResult<V1Node>>
+  /**
+   * Runs a command in a running container through pods/exec (RBAC: create, and get for the WebSocket GET, on
+   * pods/exec) and streams its stdout and stderr. Resolves with its exit status once every byte was written to the
+   * streams; rejects with a typed error when the upgrade is refused (KUBE_FORBIDDEN, KUBE_INVALID for a container that
+   * is not running, …) or KUBE_UNREACHABLE when the connection ends before the status arrived.
+   */
+  exec(namespace: string, pod: string, container: string, command: string[], streams: ExecStreams): Promise<ExecOutcome>
   /** Watches a collection path such as /apis/batch/v1/namespaces/x/jobs; resolves once connected. */
   watch<T = unknown>(path: string, options: WatchOptions, onEvent: (type: WatchEventType, object: T) => void, onDone: WatchDone): Promise<WatchHandle>
 }

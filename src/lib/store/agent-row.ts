@@ -17,6 +17,17 @@ export interface AgentRow {
   startedAt: string
   heartbeatAt: string
   stoppedAt: string | null
+  /** How the local executor isolates steps (src/agent/executors/sandbox.ts `Isolation`); null for Kubernetes. */
+  sandbox: AgentSandbox | null
+}
+
+/** The agent row's copy of the executor's Isolation (lib cannot import the agent's type). */
+export interface AgentSandbox {
+  mode: 'bubblewrap' | 'none'
+  setting: string
+  network: string
+  reason?: string
+  fix?: string
 }
 
 interface Row {
@@ -28,6 +39,7 @@ interface Row {
   started_at: string
   heartbeat_at: string
   stopped_at: string | null
+  sandbox: string | null
 }
 
 export class AgentRowStore {
@@ -36,15 +48,15 @@ export class AgentRowStore {
     private readonly clock: Clock,
   ) {}
 
-  register(agent: Omit<AgentRow, 'startedAt' | 'heartbeatAt' | 'stoppedAt'>): void {
+  register(agent: Omit<AgentRow, 'startedAt' | 'heartbeatAt' | 'stoppedAt' | 'sandbox'> & {sandbox?: AgentSandbox | null}): void {
     const now = isoNow(this.clock)
     this.store.run(
-      `INSERT INTO agent (id, pid, version, http_addr, grpc_addr, executor, started_at, heartbeat_at, stopped_at)
-       VALUES (1, ?, ?, ?, ?, ?, ?, ?, NULL)
+      `INSERT INTO agent (id, pid, version, http_addr, grpc_addr, executor, started_at, heartbeat_at, stopped_at, sandbox)
+       VALUES (1, ?, ?, ?, ?, ?, ?, ?, NULL, ?)
        ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, version = excluded.version, http_addr = excluded.http_addr,
          grpc_addr = excluded.grpc_addr, executor = excluded.executor, started_at = excluded.started_at,
-         heartbeat_at = excluded.heartbeat_at, stopped_at = NULL`,
-      [agent.pid, agent.version, agent.httpAddr, agent.grpcAddr, agent.executor, now, now],
+         heartbeat_at = excluded.heartbeat_at, stopped_at = NULL, sandbox = excluded.sandbox`,
+      [agent.pid, agent.version, agent.httpAddr, agent.grpcAddr, agent.executor, now, now, agent.sandbox ? JSON.stringify(agent.sandbox) : null],
     )
   }
 
@@ -68,6 +80,7 @@ export class AgentRowStore {
       startedAt: row.started_at,
       heartbeatAt: row.heartbeat_at,
       stoppedAt: row.stopped_at,
+      sandbox: row.sandbox ? (JSON.parse(row.sandbox) as AgentSandbox) : null,
     }
   }
 }

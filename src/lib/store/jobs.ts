@@ -5,7 +5,7 @@ import {randomUUID} from 'node:crypto'
 
 import {type Clock, isoNow} from '../clock.js'
 import {DanubeError} from '../errors.js'
-import {type Job, type JobReason, type JobState, type JobStep, type StepState, stepName} from '../jobs/model.js'
+import {type Job, type JobReason, type JobSummary, type JobState, type JobStep, type StepState, stepName} from '../jobs/model.js'
 import type {JobSpec} from '../jobs/spec.js'
 import {admissionState, type DrainState, readDrainState} from './drain.js'
 import type {Store} from './index.js'
@@ -82,17 +82,21 @@ export class JobStore {
     return toJob(row, steps)
   }
 
-  listJobs(filter: {state?: JobState; limit?: number} = {}): Job[] {
+  /** Newest first, as summaries: the spec column is never read (it is the bulk of a row). */
+  listJobs(filter: {state?: JobState; limit?: number} = {}): JobSummary[] {
     const limit = filter.limit ?? 100
+    const columns = 'id, name, state, reason, executor, executor_handle, exit_code, created_at, started_at, finished_at, updated_at'
     const rows = filter.state
-      ? this.store.all<JobRow>('SELECT * FROM jobs WHERE state = ? ORDER BY seq DESC LIMIT ?', [filter.state, limit])
-      : this.store.all<JobRow>('SELECT * FROM jobs ORDER BY seq DESC LIMIT ?', [limit])
+      ? this.store.all<Omit<JobRow, 'spec'>>(`SELECT ${columns} FROM jobs WHERE state = ? ORDER BY seq DESC LIMIT ?`, [filter.state, limit])
+      : this.store.all<Omit<JobRow, 'spec'>>(`SELECT ${columns} FROM jobs ORDER BY seq DESC LIMIT ?`, [limit])
     if (rows.length === 0) return []
     const steps = this.store.all<StepRow>(
       `SELECT * FROM job_steps WHERE job_id IN (${rows.map(() => '?').join(',')}) ORDER BY job_id, step_index`,
       rows.map((row) => row.id),
     )
-    return rows.map((row) => toJob(row, steps.filter((s) => s.job_id === row.id)))
+    const byJob = new Map<string, StepRow[]>()
+    for (const s of steps) byJob.set(s.job_id, [...(byJob.get(s.job_id) ?? []), s])
+    return rows.map((row) => toSummary(row, byJob.get(row.id) ?? []))
   }
 
   /** Jobs in a state, oldest admission first (the dispatcher's FIFO order). */
@@ -183,6 +187,10 @@ export class JobStore {
 }
 
 function toJob(row: JobRow, steps: StepRow[]): Job {
+  return {...toSummary(row, steps), spec: JSON.parse(row.spec) as JobSpec}
+}
+
+function toSummary(row: Omit<JobRow, 'spec'>, steps: StepRow[]): JobSummary {
   return {
     id: row.id,
     name: row.name,
@@ -195,7 +203,6 @@ function toJob(row: JobRow, steps: StepRow[]): Job {
     startedAt: row.started_at,
     finishedAt: row.finished_at,
     updatedAt: row.updated_at,
-    spec: JSON.parse(row.spec) as JobSpec,
     steps: steps.map(
       (s): JobStep => ({
         index: s.step_index,

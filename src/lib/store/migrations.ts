@@ -108,6 +108,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN left_behind TEXT;
   `,
+  // 4: how the running agent's local executor isolates steps (jobs.local.sandbox as probed at start), as JSON
+  // {mode, setting, network, reason?, fix?}; null for the Kubernetes executor. `danube status` and the CLI's
+  // executor:isolation check read it while the agent cannot answer.
+  `
+  ALTER TABLE agent ADD COLUMN sandbox TEXT;
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -57,9 +57,11 @@ export function unauthorized(): StatusObject {
 }
 
 export function forbidden(user: string, verb: string, ref: ResourceRef, namespace?: string, name?: string): StatusObject {
-  const subject = name === undefined ? `${qualified(ref)}` : `${qualified(ref)} "${name}"`
+  // A subresource's message names the parent resource first: `pods "x" is forbidden: ... cannot create resource "pods/exec"`.
+  const parent = {...ref, resource: ref.resource.split('/')[0]!}
+  const subject = name === undefined ? `${qualified(parent)}` : `${qualified(parent)} "${name}"`
   const scope = namespace === undefined ? 'at the cluster scope' : `in the namespace "${namespace}"`
-  return failure(403, 'Forbidden', `${subject} is forbidden: User "${user}" cannot ${verb} resource "${ref.resource}" in API group "${ref.group}" ${scope}`, details(ref, name))
+  return failure(403, 'Forbidden', `${subject} is forbidden: User "${user}" cannot ${verb} resource "${ref.resource}" in API group "${ref.group}" ${scope}`, details(parent, name))
 }
 
 export function expired(message: string): StatusObject {

@@ -47,6 +47,13 @@ describe('loadConfig', () => {
     expect(envName('stateDir')).toBe('DANUBE_HOME')
   })
 
+  it('bounds a Kubernetes job\'s outputs at kubernetes.outputsMaxBytes (10 GiB) and lets the final container wait kubernetes.outputsWait (10m)', () => {
+    expect(loadConfig({env: baseEnv, isRoot: false}).config.kubernetes).toMatchObject({outputsMaxBytes: 10 * 1024 ** 3, outputsWait: '10m'})
+    const {config} = loadConfig({env: {...baseEnv, DANUBE_KUBERNETES_OUTPUTS_MAX_BYTES: '1048576', DANUBE_KUBERNETES_OUTPUTS_WAIT: '30s'}, isRoot: false})
+    expect(config.kubernetes).toMatchObject({outputsMaxBytes: 1_048_576, outputsWait: '30s'})
+    expect(() => loadConfig({env: {...baseEnv, DANUBE_KUBERNETES_OUTPUTS_MAX_BYTES: '0'}, isRoot: false})).toThrow(/"kubernetes.outputsMaxBytes" from environment variable DANUBE_KUBERNETES_OUTPUTS_MAX_BYTES/)
+  })
+
   it('refuses an unknown key, naming the key and the file', () => {
     const file = configFile('jobs:\n  executer: local\n')
     expect(() => loadConfig({configFile: file, env: baseEnv})).toThrow(`unknown key "jobs.executer" in ${file}`)
@@ -78,6 +85,22 @@ describe('loadConfig', () => {
     const repo = shown.find((entry) => entry.key === 'cac.repo')
     expect(repo?.value).toBe('https://bot:[REDACTED]@git.example.test/ops/config.git')
     expect(JSON.stringify(shown)).not.toContain('s3cret')
+  })
+
+  it('reads the sandbox keys: defaults, a YAML list of hidden paths, a colon-separated variable, keys.dir under the state dir', () => {
+    const defaults = loadConfig({env: {...baseEnv, DANUBE_HOME: '/srv/d'}, isRoot: false}).config
+    expect(defaults.jobs.local).toEqual({sandbox: 'auto', network: 'host', hiddenPaths: []})
+    expect(defaults.keys.dir).toBe('/srv/d/keys')
+    const file = configFile('jobs:\n  local:\n    sandbox: bubblewrap\n    network: none\n    hiddenPaths: [/srv/secrets, /opt/vault]\nkeys:\n  dir: /etc/keys\n')
+    const fromFile = loadConfig({configFile: file, env: baseEnv, isRoot: false}).config
+    expect(fromFile.jobs.local).toEqual({sandbox: 'bubblewrap', network: 'none', hiddenPaths: ['/srv/secrets', '/opt/vault']})
+    expect(fromFile.keys.dir).toBe('/etc/keys')
+    expect(loadConfig({env: {...baseEnv, DANUBE_JOBS_LOCAL_HIDDEN_PATHS: '/a:/b'}, isRoot: false}).config.jobs.local.hiddenPaths).toEqual(['/a', '/b'])
+  })
+
+  it('refuses a relative hidden path and an unknown sandbox mode, naming the accepted form', () => {
+    expect(() => loadConfig({env: {...baseEnv, DANUBE_JOBS_LOCAL_HIDDEN_PATHS: 'secrets'}, isRoot: false})).toThrow(/"jobs\.local\.hiddenPaths" from environment variable DANUBE_JOBS_LOCAL_HIDDEN_PATHS: expected a list of absolute paths/)
+    expect(() => loadConfig({configFile: configFile('jobs:\n  local:\n    sandbox: firejail\n'), env: baseEnv, isRoot: false})).toThrow(/"jobs\.local\.sandbox" in .*: expected one of auto, bubblewrap, none/)
   })
 
   it('disables Kubernetes when no kubeconfig is found', () => {

@@ -9,15 +9,32 @@ import {followLog, JobLog} from '../../../src/lib/jobs/log.js'
 const dir = () => mkdtempSync(path.join(tmpdir(), 'danube-log-'))
 
 describe('JobLog', () => {
-  it('is created 0600 and stops at its cap, saying so once', () => {
+  it('is created 0600 and stops job output before its cap, saying so once', () => {
     const file = path.join(dir(), 'logs', 'job.log')
     const log = new JobLog(file, 1024)
     for (let n = 0; n < 100; n++) log.write('x'.repeat(100))
     log.close()
     const text = readFileSync(file, 'utf8')
-    expect(text.startsWith('x'.repeat(1024))).toBe(true)
-    expect(text.match(/log truncated at 1024 bytes/g)).toHaveLength(1)
+    // A quarter of a 1 KiB cap is kept for danube's own lines.
+    expect(text.startsWith(`${'x'.repeat(768)}\n[danube] log truncated`)).toBe(true)
+    expect(text.match(/log truncated/g)).toHaveLength(1)
+    expect(statSync(file).size).toBeLessThanOrEqual(1024)
     expect(statSync(file).mode & 0o777).toBe(0o600)
+  })
+
+  it("keeps room for danube's final lines when job output and step lines fill the log", () => {
+    const file = path.join(dir(), 'job.log')
+    const maxBytes = 256 * 1024
+    const log = new JobLog(file, maxBytes)
+    for (let n = 0; n < 5000; n++) log.write(`${'y'.repeat(99)}\n`)
+    for (let step = 0; step < 1000; step++) log.note(`step ${step + 1}/1000 a-step-with-a-rather-long-name-${step}`)
+    log.note('collected 3 artifact(s)', {final: true})
+    log.note('job succeeded', {final: true})
+    log.close()
+    const text = readFileSync(file, 'utf8')
+    expect(statSync(file).size).toBeLessThanOrEqual(maxBytes)
+    expect(text).toContain('[danube] log truncated')
+    expect(text.endsWith('[danube] collected 3 artifact(s)\n[danube] job succeeded\n')).toBe(true)
   })
 })
 

@@ -52,9 +52,11 @@ export class KubernetesExecutor implements Executor {
       namespace: kubernetes.jobNamespace,
       gracePeriodSeconds: kubernetes.gracePeriodSeconds,
       cancelCapMs: parseDuration(kubernetes.cancelCap, 'kubernetes.cancelCap'),
+      outputsMaxBytes: kubernetes.outputsMaxBytes,
       manifest: {
         defaultImage: kubernetes.defaultImage,
         outputsImage: kubernetes.outputsImage,
+        outputsWaitMs: parseDuration(kubernetes.outputsWait, 'kubernetes.outputsWait'),
         gracePeriodSeconds: kubernetes.gracePeriodSeconds,
         ttlSecondsAfterFinished: kubernetes.ttlSecondsAfterFinished,
       },

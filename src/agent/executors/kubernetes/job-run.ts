@@ -1,11 +1,13 @@
 // Owns one Danube job's life as a Kubernetes Job: creating it (or adopting the one a previous agent made), following
 // its pod through the shared watch cache to record each step's start, exit code and image digest and copy each
-// container's log when it ends, deciding the outcome, and cleaning up: a cancelled, timed-out or broken job is deleted
+// container's log when it ends, copying /outputs home once the final container waits for it (outputs.ts, through
+// pods/exec; again from the start after an agent restart) and then releasing that container, deciding the outcome,
+// and cleaning up: a cancelled, timed-out or broken job is deleted
 // with propagationPolicy Foreground (and the stop's grace period: a drain's --grace-period, else
 // kubernetes.gracePeriodSeconds) and is reported only once its pods are gone, or after kubernetes.cancelCap with the
 // pods that are stuck terminating named in the log and in the result's leftBehind.
 
-import type {V1ContainerStatus, V1Job, V1Pod} from '@kubernetes/client-node'
+import type {V1ContainerStatus, V1Job, V1JobCondition, V1Pod} from '@kubernetes/client-node'
 
 import {DanubeError} from '../../../lib/errors.js'
 import {formatDuration, parseDuration} from '../../../lib/duration.js'
@@ -14,8 +16,11 @@ import {stepName} from '../../../lib/jobs/model.js'
 import type {KubeClient} from '../../../lib/kube/index.js'
 import type {Logger} from '../../logger.js'
 import {type ExecutionContext, type ExecutionResult, stopGraceMs, stopReason} from '../types.js'
-import {buildJobManifest, FINAL_CONTAINER, JOB_ID_LABEL, kubeJobName, type ManifestOptions, stepIndexOf} from './manifest.js'
-import {extractOutputs, parseOutputsLog} from './outputs.js'
+import {PassThrough} from 'node:stream'
+
+import type {OutputsReport} from '../output-rule.js'
+import {buildJobManifest, FINAL_CONTAINER, JOB_ID_LABEL, kubeJobName, type ManifestOptions, RELEASE_COMMAND, stepIndexOf} from './manifest.js'
+import {copyOutputs, type CopyResult} from './outputs.js'
 import type {ClusterWatcher} from './watcher.js'
 
 export interface KubeRunSettings {
@@ -23,6 +28,8 @@ export interface KubeRunSettings {
   manifest: Omit<ManifestOptions, 'namespace' | 'timeoutMs'>
   gracePeriodSeconds: number
   cancelCapMs: number
+  /** kubernetes.outputsMaxBytes. */
+  outputsMaxBytes: number
 }
 
 export interface KubeRunDeps {
@@ -33,7 +40,8 @@ export interface KubeRunDeps {
 }
 
 type Decision =
-  | {kind: 'succeeded'; pod: V1Pod}
+  /** The pod succeeded; or (released: false) the outputs are home but the final container could not be released. */
+  | {kind: 'succeeded'; pod?: V1Pod; released?: false}
   | {kind: 'failed'; reason: JobReason; exitCode: number | null; message: string; cleanup: boolean}
   | {kind: 'stopped'; reason: JobReason}
 
@@ -53,6 +61,10 @@ export class KubeJobRun {
   private resolveDecision: (decision: Decision) => void = () => {}
   private seenJob = false
   private seenPod = false
+  /** The copy of /outputs, once started (at most once per run of this agent). */
+  private copy?: Promise<CopyResult>
+  private readonly copyController = new AbortController()
+  private outputs?: OutputsReport
 
   constructor(
     private readonly deps: KubeRunDeps,
@@ -164,16 +176,25 @@ export class KubeJobRun {
     if (this.adopt && !this.seenJob) {
       return this.decide({kind: 'failed', reason: 'agent-restart', exitCode: null, cleanup: false, message: `Kubernetes Job ${this.namespace}/${this.name} no longer exists`})
     }
+    // Kubernetes ≥ 1.31 marks a Job that ran out of activeDeadlineSeconds FailureTarget at once but Failed only after
+    // its pods are terminated, and those pods show phase Failed (containers killed, 137) before they go
+    // (https://kubernetes.io/docs/concepts/workloads/controllers/job/#termination-of-job-pods); ≤ 1.30 wrote Failed at
+    // once. Either condition decides before the pod's phase does, or a deadline kill would read as a step's exit.
+    const failing = failureCondition(kubeJob)
+    if (failing?.reason === 'DeadlineExceeded') {
+      return this.decide({kind: 'failed', reason: 'timeout', exitCode: null, cleanup: true, message: `Kubernetes ended Job ${this.name} at its activeDeadlineSeconds (${failing.message ?? 'DeadlineExceeded'})`})
+    }
     if (pod) {
       const pull = imagePullProblem(pod)
       if (pull) return this.decide({kind: 'failed', reason: 'image-pull', exitCode: null, cleanup: true, message: pull})
       if (pod.status?.phase === 'Succeeded') return this.decide({kind: 'succeeded', pod})
+      // A pod that was being deleted when it failed was killed, not ended by a step: the Job's condition, which the
+      // controller writes before it deletes the pod, says why; until the Job's watch delivers it, wait.
+      if (pod.status?.phase === 'Failed' && killedByDeletion(pod) && !failing) return
       if (pod.status?.phase === 'Failed') return this.decide(this.podFailure(pod))
+      if (!this.copy && waitsForCopy(pod)) this.startCopy(pod)
     }
     const failed = kubeJob?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True')
-    if (failed?.reason === 'DeadlineExceeded') {
-      return this.decide({kind: 'failed', reason: 'timeout', exitCode: null, cleanup: true, message: `Kubernetes ended Job ${this.name} at its activeDeadlineSeconds (${failed.message ?? 'DeadlineExceeded'})`})
-    }
     if (failed && !pod) {
       return this.decide({kind: 'failed', reason: 'executor-error', exitCode: null, cleanup: true, message: `Kubernetes Job ${this.name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim()})
     }
@@ -190,6 +211,11 @@ export class KubeJobRun {
     if (pod.status?.reason === 'Evicted') {
       return {kind: 'failed', reason: 'evicted', exitCode: null, cleanup: false, message: `pod ${podName} was evicted: ${pod.status.message ?? 'no message'}`}
     }
+    if (killedByDeletion(pod)) {
+      // Not at the deadline (decided before) nor by danube (decided at the stop): someone deleted the pod, and the
+      // kubelet's 137 is its kill, not a step's exit.
+      return {kind: 'failed', reason: 'executor-error', exitCode: null, cleanup: true, message: `the pod ${podName} of Kubernetes Job ${this.name} was deleted outside danube; its containers were killed`}
+    }
     for (const status of sortedInitStatuses(pod)) {
       const terminated = status.state?.terminated
       if (!terminated || terminated.exitCode === 0) continue
@@ -200,7 +226,8 @@ export class KubeJobRun {
     }
     const final = pod.status?.containerStatuses?.find((status) => status.name === FINAL_CONTAINER)?.state?.terminated
     if (final && final.exitCode !== 0) {
-      return {kind: 'failed', reason: 'outputs-incomplete', exitCode: null, cleanup: false, message: `the outputs container exited with ${final.exitCode}`}
+      const why = final.message?.trim() ? `: ${final.message.trim().slice(0, 500)}` : ''
+      return {kind: 'failed', reason: 'outputs-incomplete', exitCode: null, cleanup: false, message: `the outputs container exited with ${final.exitCode}${why}`}
     }
     return {kind: 'failed', reason: 'executor-error', exitCode: null, cleanup: false,
       message: `pod ${podName} failed${pod.status?.reason ? `: ${pod.status.reason}` : ''}${pod.status?.message ? `: ${pod.status.message}` : ''}`}
@@ -208,8 +235,9 @@ export class KubeJobRun {
 
   /** Records steps that started or ended, and queues the log copy of every container that ended. */
   private trackSteps(pod: V1Pod): void {
-    // An evicted or deadline-killed pod reports its unfinished containers as ended; those are not real exits.
-    const killed = pod.status?.phase === 'Failed' && Boolean(pod.status.reason)
+    // An evicted pod, or one killed by a deletion (a deadline, a cancel), reports its unfinished containers as ended
+    // (137, ContainerStatusUnknown); those are not the steps' own exits.
+    const killed = pod.status?.phase === 'Failed' && (Boolean(pod.status.reason) || killedByDeletion(pod))
     for (const status of sortedInitStatuses(pod)) {
       const index = stepIndexOf(status.name)!
       const {running, terminated} = status.state ?? {}
@@ -228,7 +256,7 @@ export class KubeJobRun {
       this.queueLog(pod, status.name, index, terminated.exitCode)
     }
     const final = pod.status?.containerStatuses?.find((status) => status.name === FINAL_CONTAINER)?.state?.terminated
-    // The outputs container's log is the archive; it is shown only when something went wrong with it.
+    // The outputs container only waits to be copied; its log is shown only when something went wrong with it.
     if (final && final.exitCode !== 0) this.queueLog(pod, FINAL_CONTAINER, undefined, final.exitCode)
   }
 
@@ -259,6 +287,11 @@ export class KubeJobRun {
 
   private async finish(decision: Decision): Promise<ExecutionResult> {
     const {log} = this.context
+    if (decision.kind !== 'succeeded') {
+      // Cancel, timeout, drain force-kill or failure: a copy in flight is cut off and discarded before anything else.
+      this.copyController.abort()
+      await this.copy
+    }
     switch (decision.kind) {
       case 'stopped': {
         this.snapshotRunningLogs()
@@ -279,36 +312,62 @@ export class KubeJobRun {
         return {state: 'failed', reason: decision.reason, exitCode: decision.exitCode, ...(leftBehind.length ? {leftBehind} : {})}
       }
       case 'succeeded': {
+        await this.copy
         await this.logChain
-        return this.collectOutputs(decision.pod)
+        if (!this.outputs) {
+          const message = 'the pod ended before its outputs were copied (a previous agent may have released it just before it stopped); outputs not copied'
+          log.note(message)
+          this.deps.logger.warn('Kubernetes job failed', {jobId: this.context.job.id, reason: 'outputs-incomplete', detail: message})
+          return {state: 'failed', reason: 'outputs-incomplete', exitCode: null}
+        }
+        let leftBehind: string[] = []
+        if (decision.released === false) leftBehind = await this.deleteAndWait(this.deps.settings.gracePeriodSeconds)
+        return {state: 'succeeded', reason: null, exitCode: 0, outputs: this.outputs, ...(leftBehind.length ? {leftBehind} : {})}
       }
     }
   }
 
-  private async collectOutputs(pod: V1Pod): Promise<ExecutionResult> {
+  /**
+   * Copies /outputs from the waiting final container, then releases it (it exits 0 and the pod succeeds). A failed
+   * copy fails the job outputs-incomplete with its cause and deletes the Job, so the container does not wait on.
+   */
+  private startCopy(pod: V1Pod): void {
     const {log, artifactsDir} = this.context
+    const {client, settings} = this.deps
     const podName = pod.metadata?.name ?? ''
-    let text: string
-    try {
-      text = await this.deps.client.readPodLog(this.namespace, podName, FINAL_CONTAINER)
-    } catch (error) {
-      log.note(`cannot read the outputs of pod ${podName}: ${asDanubeError(error).message}`)
-      return {state: 'failed', reason: 'outputs-incomplete', exitCode: null}
-    }
-    const parsed = parseOutputsLog(text)
-    for (const line of parsed.other) log.note(`outputs container: ${line}`)
-    if (!parsed.archive) {
-      log.note(`outputs not copied: ${parsed.problem}`)
-      return {state: 'failed', reason: 'outputs-incomplete', exitCode: null}
-    }
-    try {
-      const result = await extractOutputs(parsed.archive, artifactsDir, log)
-      if (result.files.length > 0) log.note(`collected ${result.files.length} artifact(s)`)
-    } catch (error) {
-      log.note(`outputs not copied: the archive is not a valid tar: ${(error as Error).message}`)
-      return {state: 'failed', reason: 'outputs-incomplete', exitCode: null}
-    }
-    return {state: 'succeeded', reason: null, exitCode: 0}
+    const signal = this.copyController.signal
+    this.copy = (async () => {
+      log.note(`copying /outputs from pod ${this.namespace}/${podName} (pods/exec)`)
+      let result: CopyResult
+      try {
+        result = await copyOutputs({client, namespace: this.namespace, pod: podName, artifactsDir, log, maxBytes: settings.outputsMaxBytes, signal})
+      } catch (error) {
+        // The state directory itself failed (permissions, a full disk at commit): still one job's problem, reported.
+        result = {ok: false, problem: `cannot write the outputs into ${artifactsDir}: ${(error as Error).message}`}
+      }
+      if (!result.ok) {
+        if (result.aborted) {
+          log.note('outputs not copied: the copy was stopped; nothing was kept')
+        } else {
+          const code = result.error ? `${result.error.code}: ` : ''
+          this.decide({kind: 'failed', reason: 'outputs-incomplete', exitCode: null, cleanup: true, message: `outputs not copied: ${code}${result.problem}`})
+        }
+        return result
+      }
+      this.outputs = result.outputs
+      log.note(`collected ${result.outputs.files.length} artifact(s) (${result.bytes} bytes of tar, size and sha256 checked against the container's)`)
+      try {
+        const sink = new PassThrough()
+        sink.resume()
+        const released = await client.exec(this.namespace, podName, FINAL_CONTAINER, RELEASE_COMMAND, {stdout: sink, stderr: sink, signal})
+        if (released.exitCode !== 0) throw new Error(released.status.message ?? `exit code ${released.exitCode}`)
+      } catch (error) {
+        if (signal.aborted) return result
+        log.note(`cannot release the outputs container of pod ${this.namespace}/${podName}: ${(error as Error).message}; deleting the Job instead`)
+        this.decide({kind: 'succeeded', released: false})
+      }
+      return result
+    })()
   }
 
   /** Before a delete: copy what running containers wrote so far, since their logs go with the pod. */
@@ -414,6 +473,26 @@ export class KubeJobRun {
       this.wakers.add(wake)
     })
   }
+}
+
+/** True when every step succeeded and the final container runs: it is waiting for its outputs to be copied. */
+function waitsForCopy(pod: V1Pod): boolean {
+  if (pod.metadata?.deletionTimestamp) return false
+  const final = pod.status?.containerStatuses?.find((status) => status.name === FINAL_CONTAINER)
+  if (!final?.state?.running) return false
+  return sortedInitStatuses(pod).every((status) => status.state?.terminated?.exitCode === 0)
+}
+
+/** The Job's FailureTarget (≥ 1.31, written first) or Failed condition, if it is failing. */
+function failureCondition(job: V1Job | undefined): V1JobCondition | undefined {
+  const conditions = job?.status?.conditions ?? []
+  return conditions.find((condition) => condition.type === 'FailureTarget' && condition.status === 'True') ??
+    conditions.find((condition) => condition.type === 'Failed' && condition.status === 'True')
+}
+
+/** The pod was already being deleted when it reached phase Failed (evictions carry their own status.reason). */
+function killedByDeletion(pod: V1Pod): boolean {
+  return Boolean(pod.metadata?.deletionTimestamp) && !pod.status?.reason
 }
 
 function sortedInitStatuses(pod: V1Pod): V1ContainerStatus[] {

@@ -1,5 +1,6 @@
 // Owns the shape of the batch/v1 Job that runs one Danube job: its deterministic name, its labels, one init container
-// per step, the final container that streams /outputs back, and the safety settings every pod gets. Pure: no client,
+// per step, the final container that holds /outputs until the agent has copied them, and the safety settings every
+// pod gets; and the commands the agent execs in that container (outputs.ts runs them). Pure: no client,
 // no I/O, so it is unit-tested field by field and imported without loading @kubernetes/client-node.
 
 import type {V1Container, V1EnvVar, V1Job} from '@kubernetes/client-node'
@@ -14,13 +15,16 @@ export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`
 
 export const WORKSPACE_DIR = '/workspace'
 export const OUTPUT_DIR = '/outputs'
-/** Scratch space of the final container only: the outputs tar is written here before it is streamed. */
-const SCRATCH_DIR = '/danube'
+/** Scratch space of the final container only (its root filesystem is read-only): the copy's fifos, the release marker. */
+export const SCRATCH_DIR = '/danube'
 export const FINAL_CONTAINER = 'danube-outputs'
+/** The file whose existence lets the final container exit 0: the agent creates it once the outputs are safely home. */
+export const RELEASE_FILE = `${SCRATCH_DIR}/released`
+/** Exit status of a final container that gave up waiting for the agent (kubernetes.outputsWait). */
+export const WAIT_EXPIRED_EXIT = 3
 
-/** Marker lines around the base64 tar in the final container's log (only that container writes to its log). */
-export const OUTPUTS_BEGIN = 'danube-outputs-begin'
-export const OUTPUTS_END = 'danube-outputs-end'
+/** The line the copy command prints last on stderr: the tar's exit status, size and SHA-256 as the container saw them. */
+export const COPY_SUMMARY = 'danube-outputs'
 
 export interface ManifestOptions {
   namespace: string
@@ -30,6 +34,8 @@ export interface ManifestOptions {
   ttlSecondsAfterFinished: number
   /** The job's timeout; becomes activeDeadlineSeconds so the cluster ends the Job even if the agent is gone. */
   timeoutMs: number
+  /** kubernetes.outputsWait: how long the final container waits to be copied and released (default 10 minutes). */
+  outputsWaitMs?: number
 }
 
 /** The Kubernetes Job's name: deterministic, so that a create repeated after a crash answers 409 instead of running twice. */
@@ -54,16 +60,49 @@ export function jobLabels(jobId: string): Record<string, string> {
 
 /**
  * The final container's script. It runs only after every step succeeded (init containers run in order and a failed one
- * stops the pod), so its exit marks completion. It tars /outputs to a file first, so that the size and checksum on the
- * begin line let the agent detect a log that the kubelet truncated or rotated.
+ * stops the pod), so a running final container means the outputs are complete. It then only waits: the agent copies
+ * /outputs through pods/exec (COPY_COMMAND) and, once they are safely home, creates RELEASE_FILE; the container exits
+ * 0 and the pod succeeds. An agent that never comes (gone, or down longer than kubernetes.outputsWait) cannot keep the
+ * pod: the container exits WAIT_EXPIRED_EXIT with a termination message saying so.
  */
-export const OUTPUTS_SCRIPT = [
-  'set -e',
-  `tar -C ${OUTPUT_DIR} -cf ${SCRATCH_DIR}/outputs.tar .`,
-  `echo "${OUTPUTS_BEGIN} size=$(wc -c < ${SCRATCH_DIR}/outputs.tar | tr -d ' ') sha256=$(sha256sum ${SCRATCH_DIR}/outputs.tar | cut -d' ' -f1)"`,
-  `base64 ${SCRATCH_DIR}/outputs.tar`,
-  `echo "${OUTPUTS_END}"`,
+export function finalContainerScript(waitSeconds: number): string {
+  return [
+    'waited=0',
+    `while [ ! -e ${RELEASE_FILE} ]; do`,
+    `  if [ "$waited" -ge ${waitSeconds} ]; then`,
+    `    echo "the agent did not copy /outputs within ${waitSeconds}s (kubernetes.outputsWait)" | tee /dev/termination-log >&2`,
+    `    exit ${WAIT_EXPIRED_EXIT}`,
+    '  fi',
+    '  sleep 1',
+    '  waited=$((waited + 1))',
+    'done',
+  ].join('\n')
+}
+
+/**
+ * What the agent execs in the final container: `tar -C /outputs -cf - .` on stdout, and on stderr (after tar's own
+ * complaints) one summary line with tar's exit status and the size and SHA-256 of exactly the bytes written to
+ * stdout, counted by `tee` into two fifos inside the container, so the agent can prove nothing was lost or changed on
+ * the way. Each run uses its own temp directory, so a copy started again after an agent restart does not meet the
+ * remains of the interrupted one. POSIX sh and busybox only.
+ */
+export const COPY_SCRIPT = [
+  `d=$(mktemp -d ${SCRATCH_DIR}/copy.XXXXXX) || exit 125`,
+  'trap \'rm -rf "$d"\' EXIT',
+  'mkfifo "$d/sum" "$d/size" || exit 125',
+  'sha256sum < "$d/sum" > "$d/sum.out" &',
+  'wc -c < "$d/size" > "$d/size.out" &',
+  `{ tar -C ${OUTPUT_DIR} -cf - . ; echo $? > "$d/tar.status"; } | tee "$d/sum" "$d/size"`,
+  'teed=$?',
+  'wait',
+  'status=$(cat "$d/tar.status" 2>/dev/null || echo 125)',
+  `echo "${COPY_SUMMARY} tar-exit=$status size=$(tr -d ' ' < "$d/size.out") sha256=$(cut -d' ' -f1 < "$d/sum.out")" >&2`,
+  '[ "$status" -ne 0 ] && exit "$status"',
+  'exit "$teed"',
 ].join('\n')
+
+export const COPY_COMMAND = ['sh', '-c', COPY_SCRIPT]
+export const RELEASE_COMMAND = ['touch', RELEASE_FILE]
 
 export function buildJobManifest(job: Job, options: ManifestOptions): V1Job {
   const labels = jobLabels(job.id)
@@ -87,7 +126,7 @@ export function buildJobManifest(job: Job, options: ManifestOptions): V1Job {
   const final: V1Container = {
     name: FINAL_CONTAINER,
     image: options.outputsImage,
-    command: ['sh', '-c', OUTPUTS_SCRIPT],
+    command: ['sh', '-c', finalContainerScript(Math.max(1, Math.ceil((options.outputsWaitMs ?? 600_000) / 1000)))],
     volumeMounts: [{name: 'outputs', mountPath: OUTPUT_DIR, readOnly: true}, {name: 'scratch', mountPath: SCRATCH_DIR}],
     securityContext: {privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true},
   }

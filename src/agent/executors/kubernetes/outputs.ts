@@ -1,143 +1,175 @@
-// Owns bringing a Kubernetes job's /outputs home: finding the base64 tar the final container printed between marker
-// lines, checking its size and checksum, and unpacking it into artifacts/<id>/ with the same rules as the local
-// executor: regular files and directories only; absolute paths, `..`, links and special files are refused and logged.
-// The tar is read with tar-stream (already installed as a dependency of @kubernetes/client-node, declared in
-// package.json): it handles ustar, GNU long names and pax headers, which busybox and GNU tar both emit.
+// Owns bringing a Kubernetes job's /outputs home, the way `kubectl cp` does: exec `tar -C /outputs -cf - .` in the
+// final container (pods/exec, manifest.ts's COPY_COMMAND) and stream its stdout straight into tar-stream and the
+// output rule (../output-rule.ts: staged beside artifacts/<id>/, hashed while written, refusals logged), with
+// backpressure all the way to the socket, so memory stays flat whatever the outputs' size. The copy is checked end to
+// end: the remote tar's exit status (exec status channel), and the size and SHA-256 the container printed on stderr
+// against the bytes that arrived. Only a copy that passes every check is committed into artifacts/<id>/; anything
+// else is discarded and reported with its cause. tar-stream (declared in package.json) reads ustar, GNU long names
+// and pax headers, which busybox and GNU tar emit.
 
 import {createHash} from 'node:crypto'
-import {closeSync, constants, mkdirSync, openSync, writeSync} from 'node:fs'
-import path from 'node:path'
+import {Writable} from 'node:stream'
+import {finished} from 'node:stream/promises'
 
 import {extract} from 'tar-stream'
 
+import type {DanubeError} from '../../../lib/errors.js'
 import type {JobLog} from '../../../lib/jobs/log.js'
-import {OUTPUTS_BEGIN, OUTPUTS_END} from './manifest.js'
+import type {KubeClient} from '../../../lib/kube/index.js'
+import {ArtifactStaging, type OutputsReport, tarEntryRefusal} from '../output-rule.js'
+import {COPY_COMMAND, COPY_SUMMARY, FINAL_CONTAINER} from './manifest.js'
 
-/** Top-level artifact names Danube writes itself (conventions: reserved artifact names); a job cannot forge them. */
-const RESERVED = new Set(['provenance.intoto.jsonl', 'provenance.sigstore.json'])
+/** Stderr of the copy kept for the log (tar's complaints and the summary line); the rest is counted, not kept. */
+const MAX_STDERR = 64 * 1024
 
-export interface OutputsArchive {
-  /** The decoded tar, when the markers were found and the size and checksum match. */
-  archive?: Buffer
-  /** Why there is no archive. */
-  problem?: string
-  /** Lines of the final container's log outside the markers (tar's complaints, for instance). */
-  other: string[]
+export interface CopyRequest {
+  client: KubeClient
+  namespace: string
+  pod: string
+  artifactsDir: string
+  log: JobLog
+  /** kubernetes.outputsMaxBytes: the tar stream is cut, and the copy fails, past this many bytes. */
+  maxBytes: number
+  /** Cancel, timeout, drain force-kill: the connection is closed at once and nothing is committed. */
+  signal: AbortSignal
 }
 
-/** Reads the final container's log. */
-export function parseOutputsLog(text: string): OutputsArchive {
-  const lines = text.split('\n')
-  const other: string[] = []
-  let begin: {size: number; sha256: string} | undefined
-  let body: string[] | undefined
-  let ended = false
-  for (const line of lines) {
-    if (body === undefined) {
-      const match = new RegExp(`^${OUTPUTS_BEGIN} size=(\\d+) sha256=([0-9a-f]{64})\\s*$`).exec(line)
-      if (match) {
-        begin = {size: Number(match[1]), sha256: match[2]!}
-        body = []
-      } else if (line.trim()) {
-        other.push(line)
-      }
-    } else if (!ended) {
-      if (line.trim() === OUTPUTS_END) ended = true
-      else body.push(line.trim())
-    } else if (line.trim()) {
-      other.push(line)
-    }
-  }
-  if (!begin || !body) return {problem: 'the outputs container printed no archive', other}
-  if (!ended) return {problem: 'the outputs archive in the log is incomplete (no end marker; was the log truncated?)', other}
-  const archive = Buffer.from(body.join(''), 'base64')
-  if (archive.length !== begin.size) {
-    return {problem: `the outputs archive has ${archive.length} bytes, expected ${begin.size} (the log was truncated or rotated)`, other}
-  }
-  if (createHash('sha256').update(archive).digest('hex') !== begin.sha256) return {problem: 'the outputs archive does not match its sha256', other}
-  return {archive, other}
+export type CopyResult =
+  | {ok: true; outputs: OutputsReport; bytes: number}
+  /** `error` is the API's typed error when the exec itself failed (KUBE_FORBIDDEN for RBAC, for instance). */
+  | {ok: false; problem: string; error?: DanubeError; aborted?: boolean}
+
+interface Summary {
+  tarExit: number
+  size: number
+  sha256: string
 }
 
-export interface ExtractResult {
-  files: string[]
-  refused: string[]
-}
+/** Copies /outputs of the pod's final container into artifacts/<id>/, or leaves artifacts/<id>/ untouched. */
+export async function copyOutputs(request: CopyRequest): Promise<CopyResult> {
+  const {client, namespace, pod, log, maxBytes} = request
+  const staging = new ArtifactStaging(request.artifactsDir, log)
+  const controller = new AbortController()
+  const onAbort = () => controller.abort()
+  request.signal.addEventListener('abort', onAbort, {once: true})
+  let tooLarge = false
+  let extractError: Error | undefined
 
-/** Why an entry name is unsafe, or its normalized relative path ('' for the archive's root directory). */
-function safeRelativePath(name: string): {path: string} | {refused: string} {
-  if (name.startsWith('/')) return {refused: 'absolute path'}
-  const parts = name.split('/').filter((part) => part !== '' && part !== '.')
-  if (parts.includes('..')) return {refused: 'path contains ..'}
-  if (parts.some((part) => part.includes('\0'))) return {refused: 'NUL in path'}
-  const relative = parts.join('/')
-  if (parts.length === 1 && RESERVED.has(relative)) return {refused: 'reserved artifact name'}
-  return {path: relative}
-}
-
-function describeType(type: string): string {
-  switch (type) {
-    case 'symlink':
-      return 'symbolic link'
-    case 'link':
-      return 'hard link'
-    default:
-      return `not a regular file (${type})`
-  }
-}
-
-/** Unpacks a tar into artifactsDir; refusals are logged and skipped, never fatal. Throws only for a corrupt archive. */
-export async function extractOutputs(archive: Buffer, artifactsDir: string, log: JobLog): Promise<ExtractResult> {
-  const result: ExtractResult = {files: [], refused: []}
-  const root = path.resolve(artifactsDir)
   const extractor = extract()
+  const hash = createHash('sha256')
+  let bytes = 0
+  // Hashes and counts exactly what arrived, then hands it to tar-stream, waiting while tar-stream is full.
+  const arrival = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length
+      if (bytes > maxBytes) {
+        tooLarge = true
+        controller.abort()
+        return done()
+      }
+      hash.update(chunk)
+      if (extractor.write(chunk)) return done()
+      extractor.once('drain', () => done())
+    },
+  })
+  const stderr = new StderrLines()
+
   const consumed = (async () => {
     for await (const entry of extractor) {
       const {name, type, mode} = entry.header
-      const checked = safeRelativePath(name)
-      const refuse = (why: string) => {
-        result.refused.push(name)
-        log.note(`refused output ${name}: ${why}`)
-      }
-      if ('refused' in checked) {
-        refuse(checked.refused)
+      const refusal = tarEntryRefusal(type ?? 'file')
+      if (refusal) {
+        staging.refuse(name, refusal)
         entry.resume()
-        continue
-      }
-      const target = path.resolve(root, checked.path)
-      // Belt and braces: whatever the checks above missed must still land inside the artifacts directory.
-      if (target !== root && !target.startsWith(`${root}${path.sep}`)) {
-        refuse('path leaves the artifacts directory')
+      } else if (type === 'directory') {
+        staging.addDirectory(name)
         entry.resume()
-        continue
-      }
-      if (type === 'directory') {
-        mkdirSync(target, {recursive: true, mode: 0o700})
+      } else {
+        await staging.addFile(name, entry as unknown as AsyncIterable<Uint8Array>, mode ?? 0o644)
         entry.resume()
-        continue
-      }
-      if (type !== 'file' || checked.path === '') {
-        refuse(describeType(type))
-        entry.resume()
-        continue
-      }
-      const chunks: Buffer[] = []
-      for await (const chunk of entry) chunks.push(chunk as Buffer)
-      try {
-        mkdirSync(path.dirname(target), {recursive: true, mode: 0o700})
-        // O_NOFOLLOW: nothing in artifacts/<id>/ may be a link we write through.
-        const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, (mode ?? 0) & 0o111 ? 0o755 : 0o644)
-        try {
-          writeSync(fd, Buffer.concat(chunks))
-        } finally {
-          closeSync(fd)
-        }
-        result.files.push(checked.path)
-      } catch (error) {
-        refuse(`cannot write it: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
       }
     }
-  })()
-  extractor.end(archive)
-  await consumed
-  return result
+  })().catch((error: unknown) => {
+    // A corrupt archive or a failed write: stop the stream, the copy fails below.
+    extractError ??= error as Error
+    controller.abort()
+  })
+
+  const fail = async (problem: string, extra: Omit<Extract<CopyResult, {ok: false}>, 'ok' | 'problem'> = {}): Promise<CopyResult> => {
+    // Let the unpacking stop before the staging directory goes, so no file of it is written after the discard.
+    extractor.destroy()
+    await consumed
+    staging.discard()
+    return {ok: false, problem, ...extra}
+  }
+
+  try {
+    let exitCode: number | null
+    let statusMessage: string | undefined
+    try {
+      const outcome = await client.exec(namespace, pod, FINAL_CONTAINER, COPY_COMMAND, {stdout: arrival, stderr, signal: controller.signal})
+      exitCode = outcome.exitCode
+      statusMessage = outcome.status.message
+    } catch (error) {
+      for (const line of stderr.lines()) log.note(`outputs container: ${line}`)
+      if (tooLarge) return fail(`the outputs are larger than kubernetes.outputsMaxBytes (${maxBytes} bytes); nothing was copied`)
+      if (extractError) return fail(`the outputs archive could not be unpacked: ${extractError.message}`)
+      if (request.signal.aborted) return fail('the copy was stopped', {aborted: true})
+      const danube = error as DanubeError
+      return fail(`cannot copy the outputs of pod ${namespace}/${pod}: ${danube.message}${danube.hint ? ` (${danube.hint})` : ''}`, {error: danube})
+    }
+    arrival.end()
+    await finished(arrival)
+    void (extractor as unknown as NodeJS.WritableStream).end()
+    await consumed
+    const summary = stderr.summary()
+    for (const line of stderr.lines()) log.note(`outputs container: ${line}`)
+    if (tooLarge) return fail(`the outputs are larger than kubernetes.outputsMaxBytes (${maxBytes} bytes); nothing was copied`)
+    if (extractError) return fail(`the outputs archive could not be unpacked: ${extractError.message}`)
+    if (summary && summary.tarExit !== 0) return fail(`tar in the outputs container exited with ${summary.tarExit}`)
+    if (exitCode !== 0) return fail(`the copy command in the outputs container ${exitCode === null ? `failed: ${statusMessage ?? 'no reason given'}` : `exited with ${exitCode}`}`)
+    if (!summary) return fail('the outputs container printed no size and checksum for the archive')
+    if (summary.size !== bytes) return fail(`${bytes} bytes of the outputs archive arrived, the container sent ${summary.size}`)
+    const sha256 = hash.digest('hex')
+    if (summary.sha256 !== sha256) return fail(`the outputs archive that arrived (sha256 ${sha256}) is not the one the container sent (sha256 ${summary.sha256})`)
+    return {ok: true, outputs: staging.commit(), bytes}
+  } finally {
+    request.signal.removeEventListener('abort', onAbort)
+  }
+}
+
+/** Keeps the copy's stderr as lines (bounded) and finds the summary line among them. */
+class StderrLines extends Writable {
+  private text = ''
+  private dropped = 0
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    const room = MAX_STDERR - this.text.length
+    if (room > 0) this.text += chunk.toString('utf8').slice(0, room)
+    this.dropped += Math.max(0, chunk.length - Math.max(0, room))
+    done()
+  }
+
+  summary(): Summary | undefined {
+    const pattern = new RegExp(`^${COPY_SUMMARY} tar-exit=(\\d+) size=(\\d+) sha256=([0-9a-f]{64})$`)
+    for (const line of this.text.split('\n').reverse()) {
+      const match = pattern.exec(line.trim())
+      if (match) return {tarExit: Number(match[1]), size: Number(match[2]), sha256: match[3]!}
+    }
+    return undefined
+  }
+
+  /** Everything but the summary line, for the job log. */
+  lines(): string[] {
+    const lines = this.text.split('\n').map((line) => visible(line.trimEnd())).filter((line) => line && !line.startsWith(`${COPY_SUMMARY} tar-exit=`))
+    if (this.dropped > 0) lines.push(`(${this.dropped} more bytes of stderr not kept)`)
+    return lines
+  }
+}
+
+/** What the container wrote, with control characters (from file names, say) escaped before they reach a log. */
+function visible(line: string): string {
+  // eslint-disable-next-line no-control-regex -- the point is to find control characters
+  return line.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }

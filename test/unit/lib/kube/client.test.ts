@@ -25,7 +25,7 @@ let client: KubeClient
 
 const kubernetes = (overrides: Partial<DanubeConfig['kubernetes']> = {}): DanubeConfig['kubernetes'] => ({
   enabled: true, kubeconfig: '/nonexistent', requestTimeout: '5s', jobNamespace: 'danube-jobs', gracePeriodSeconds: 30, ttlSecondsAfterFinished: 3600,
-  defaultImage: 'busybox:1.36', outputsImage: 'busybox:1.36', cancelCap: '60s',
+  defaultImage: 'busybox:1.36', outputsImage: 'busybox:1.36', outputsMaxBytes: 10 * 1024 ** 3, outputsWait: '10m', cancelCap: '60s',
   ...overrides,
 })
 

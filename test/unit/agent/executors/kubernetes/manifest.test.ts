@@ -2,7 +2,7 @@
 
 import {describe, expect, it} from 'vitest'
 
-import {buildJobManifest, FINAL_CONTAINER, kubeJobName, OUTPUTS_SCRIPT, stepIndexOf} from '../../../../../src/agent/executors/kubernetes/manifest.js'
+import {buildJobManifest, FINAL_CONTAINER, finalContainerScript, kubeJobName, stepIndexOf} from '../../../../../src/agent/executors/kubernetes/manifest.js'
 import type {Job} from '../../../../../src/lib/jobs/model.js'
 
 const job: Job = {
@@ -14,7 +14,7 @@ const job: Job = {
   },
   steps: [],
 }
-const options = {namespace: 'danube-jobs', defaultImage: 'busybox:1.36', outputsImage: 'busybox:1.36-outputs', gracePeriodSeconds: 7, ttlSecondsAfterFinished: 600, timeoutMs: 90_500}
+const options = {namespace: 'danube-jobs', defaultImage: 'busybox:1.36', outputsImage: 'busybox:1.36-outputs', gracePeriodSeconds: 7, ttlSecondsAfterFinished: 600, timeoutMs: 90_500, outputsWaitMs: 120_500}
 const manifest = buildJobManifest(job, options)
 const pod = manifest.spec!.template.spec!
 const containers = [...(pod.initContainers ?? []), ...pod.containers]
@@ -36,7 +36,7 @@ describe('buildJobManifest', () => {
       ['step-2', 'busybox:1.36', ['sh', '-c', 'make > $DANUBE_OUTPUT_DIR/out.txt']],
     ])
     expect(pod.containers.map((c) => [c.name, c.image])).toEqual([[FINAL_CONTAINER, 'busybox:1.36-outputs']])
-    expect(pod.containers[0]!.command).toEqual(['sh', '-c', OUTPUTS_SCRIPT])
+    expect(pod.containers[0]!.command).toEqual(['sh', '-c', finalContainerScript(121)])
     expect(stepIndexOf('step-2')).toBe(1)
     expect(stepIndexOf(FINAL_CONTAINER)).toBeUndefined()
   })
