@@ -74,6 +74,8 @@ export function makeFakeMachine(options: {kubeconfig: string; overrides?: Record
     if (text !== null) write(path.join(root, file), text, file.startsWith('/usr/bin') || file.startsWith('/sbin') ? 0o755 : 0o644)
   }
   writeFileSync(log, '')
+  // The agent runs as the installed danube user: it must be able to reach the root.
+  chmodSync(dir, 0o755)
   const agentEnv = {
     DANUBE_HOME: path.join(root, 'var/lib/danube'),
     DANUBE_AUTH_TOKEN_FILE: path.join(root, 'var/lib/danube/agent.token'),
@@ -99,6 +101,9 @@ mkdir -p "$INSTALL_K3S_SYSTEMD_DIR"
 printf '[Service]\\nType=notify\\nExecStart=/usr/local/bin/k3s server\\n' > "$INSTALL_K3S_SYSTEMD_DIR/k3s.service"
 mkdir -p '${root}/etc/rancher/k3s'
 cp '${options.kubeconfig}' '${root}/etc/rancher/k3s/k3s.yaml'
+# write-kubeconfig-mode 0640, write-kubeconfig-group danube
+chown "0:$(awk -F: '$1 == "danube" { print $4 }' '${root}/etc/passwd')" '${root}/etc/rancher/k3s/k3s.yaml'
+chmod 640 '${root}/etc/rancher/k3s/k3s.yaml'
 touch '${state}/k3s.active' '${state}/k3s.enabled'
 `, 0o755)
 
@@ -123,8 +128,12 @@ while [ $# -gt 1 ]; do case "$1" in --quiet) shift ;; --now) now=1; shift ;; *) 
 unit="\${1:-}"
 set -- "$verb" "$unit"
 running() { [ -e '${state}/danube.pid' ] && kill -0 "$(cat '${state}/danube.pid')" 2>/dev/null; }
+# The unit runs the agent as danube, a user this host does not have (Node cannot run as a uid without a passwd
+# entry): the stand-in runs it as root with a root-owned copy of the installed token (the agent refuses a token
+# file owned by another user), so the CLI's requests with the installed token still authenticate.
 start_agent() {
-  nohup '${process.execPath}' '${BIN}' agent --config '${root}/etc/danube/config.yaml' > '${state}/agent.log' 2>&1 &
+  install -m 0600 -o 0 -g 0 '${root}/var/lib/danube/agent.token' '${state}/agent.token'
+  DANUBE_AUTH_TOKEN_FILE='${state}/agent.token' nohup '${process.execPath}' '${BIN}' agent --config '${root}/etc/danube/config.yaml' > '${state}/agent.log' 2>&1 &
   echo $! > '${state}/danube.pid'
 }
 # Like systemctl stop: SIGTERM, then wait for the process to be gone (a zombie counts as gone).
