@@ -1,13 +1,14 @@
-// Generates one roff man page per command (man/danube-<topic>-<command>.1) and man/danube.1 from the
+// Generates one roff man page per command (man/man1/danube-<topic>-<command>.1) and man/man1/danube.1 from the
 // oclif manifest and the exit-code table in dist/cli/exit-codes.js, so pages never drift from --help.
+// man/man1/ is a man(1) section directory, so `man -M man danube` finds the pages.
 // Written by hand: no maintained oclif man-page generator exists, and help2man misreads oclif's output.
-// Usage: node scripts/build-man.js [output-dir]   (default: man/)
+// Usage: node scripts/build-man.js [output-dir]   (default: man/man1/)
 import {mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const outDir = path.resolve(process.argv[2] ?? path.join(root, 'man'))
+const outDir = path.resolve(process.argv[2] ?? path.join(root, 'man', 'man1'))
 const manifest = JSON.parse(readFileSync(path.join(root, 'oclif.manifest.json'), 'utf8'))
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'))
 const {EXIT_CODES} = await import(path.join(root, 'dist/cli/exit-codes.js'))
@@ -22,7 +23,9 @@ const escape = (text) =>
 const pageName = (id) => `danube-${id.replaceAll(':', '-').replaceAll(' ', '-')}`
 const commandLine = (id) => `danube ${id.replaceAll(':', ' ')}`
 const withoutExitSection = (text) => (text ?? '').split('\nEXIT STATUS')[0].trim()
-const header = (name, summary) => [`.TH ${name.toUpperCase().replaceAll('-', '\\-')} 1 "" "danube ${pkg.version}" "Danube Manual"`, '.SH NAME', `${escape(name)} \\- ${escape(summary)}`]
+// The date of this version's pages: fixed (not today's) so that regenerating them changes nothing; bump with the version.
+const MAN_DATE = 'December 1, 2026'
+const header = (name, summary) => [`.TH ${name.toUpperCase().replaceAll('-', '\\-')} 1 "${MAN_DATE}" "danube ${pkg.version}" "Danube Manual"`, '.SH NAME', `${escape(name)} \\- ${escape(summary)}`]
 
 mkdirSync(outDir, {recursive: true})
 const write = (file, lines) => {
@@ -57,7 +60,7 @@ for (const id of ids) {
   for (const [code, meaning] of Object.entries(codes)) lines.push('.TP', `.B ${code}`, escape(meaning))
   if (command.examples?.length) {
     lines.push('.SH EXAMPLES')
-    for (const example of command.examples) lines.push('.PP', '.nf', `.RS 4`, escape(String(example).replaceAll('<%= config.bin %>', 'danube')), '.RE', '.fi')
+    for (const [i, example] of command.examples.entries()) lines.push(...(i === 0 ? [] : ['.PP']), '.nf', `.RS 4`, escape(String(example).replaceAll('<%= config.bin %>', 'danube')), '.RE', '.fi')
   }
   lines.push('.SH SEE ALSO', '.BR danube (1)')
   write(`${pageName(id)}.1`, lines)

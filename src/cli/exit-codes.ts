@@ -38,6 +38,16 @@ export const EXIT_CODES: Readonly<Record<string, ExitCodeTable>> = {
     4: 'the drain was cancelled (by someone else) while watching',
     130: 'interrupted (Ctrl-C): stopped watching; the drain continues',
   },
+  install: {
+    0: 'installed: every step ok, changed or skipped (with --dry-run: the plan has no failing step)',
+    1: 'a step failed (named, with the command output and the troubleshooting section); re-running resumes. With --dry-run: a step of the plan would fail (preflight)',
+    2: 'usage error: unknown flag, bad value, missing --yes without a terminal, or not confirmed',
+  },
+  uninstall: {
+    0: 'removed what danube install created (the keys and the database kept unless --purge); with --dry-run: plan printed',
+    1: 'a removal step failed (named, with the command output); re-running continues',
+    2: 'usage error: unknown flag, bad value, missing --yes without a terminal, or not confirmed',
+  },
   'job list': {0: 'jobs printed', ...COMMON},
   'keys generate': {0: 'key pair written', 1: 'error: a key exists and --force was not given, or the directory is not writable', 2: COMMON[2]},
   'provenance verify': {

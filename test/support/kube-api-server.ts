@@ -47,6 +47,8 @@ import type {
 } from './kube/types.js'
 import {tempDir} from './temp.js'
 
+import {AppliedObjects} from './kube/apply.js'
+
 export type * from './kube/types.js'
 export type {JobTermination} from './kube/termination.js'
 export {generateTls, type TlsMaterial} from './kube/tls.js'
@@ -302,6 +304,17 @@ export class KubeApiServer {
   private stopped = false
   /** pods/exec and the kubelet's per-pod volume directories (test/support/kube/exec.ts). */
   private readonly podExec: PodExec
+  /** Hook point: server-side apply and the kinds install/manifests/ uses (test/support/kube/apply.ts). */
+  readonly applied: AppliedObjects = new AppliedObjects({
+    nextResourceVersion: () => String(++this.rv),
+    getNamespace: (name) => this.store.namespaces.get(keyOf(undefined, name)) as Json | undefined,
+    putNamespace: (object) => {
+      const current = this.store.namespaces.get(keyOf(undefined, String((object.metadata as Json).name)))
+      return clone(current ? this.modify('namespaces', current, (next) => Object.assign(next, object)) : this.insert('namespaces', object as unknown as KubeObject)) as unknown as Json
+    },
+    isForbidden: (verb, resource, namespace) => this.isForbidden(verb, resource, namespace),
+    user: () => this.user,
+  })
 
   constructor(options: KubeApiServerOptions = {}) {
     this.token = options.token ?? randomHex(16)
@@ -794,6 +807,8 @@ export class KubeApiServer {
         return this.sendJson(res, 200, answer.body, {'Content-Type': answer.contentType})
       }
     }
+    // Hook point: behaviour kept in test/support/kube/ (server-side apply and its kinds: kube/apply.ts).
+    if (this.applied.handle({method, pathname: url.pathname, query, contentType: String(req.headers['content-type'] ?? ''), text: body.text ?? '', anonymous, res})) return
 
     const route = this.route(url.pathname)
     if (!route) return this.sendStatus(res, statuses.pathNotFound())
@@ -909,15 +924,15 @@ export class KubeApiServer {
     return fault
   }
 
-  private async readBody(req: IncomingMessage): Promise<{value?: unknown; error?: string}> {
+  private async readBody(req: IncomingMessage): Promise<{value?: unknown; error?: string; text?: string}> {
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
     const text = Buffer.concat(chunks).toString('utf8').trim()
     if (text === '') return {}
     try {
-      return {value: JSON.parse(text)}
+      return {value: JSON.parse(text), text}
     } catch (error) {
-      return {error: (error as Error).message}
+      return {error: (error as Error).message, text}
     }
   }
 

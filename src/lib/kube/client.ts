@@ -17,13 +17,16 @@ import {
   type RequestContext,
   type ResponseContext,
   type V1Job,
+  type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node'
 import {DanubeError} from '../errors.js'
 import {execInPod} from './exec.js'
 import {errorForStatus, type KubeCallTarget, type KubeStatus, type MapContext, toKubeError} from './errors.js'
 import {DEFAULT_REQUEST_TIMEOUT_MS} from './defaults.js'
+import {APPLY_CONTENT_TYPE, objectPath, type ObjectRef, resourceOf} from './resources.js'
 import type {
+  ApplyOptions,
   DeleteJobOptions,
   DeletePodOptions,
   ExecOutcome,
@@ -31,6 +34,7 @@ import type {
   KubeCallInfo,
   KubeClient,
   KubeClientOptions,
+  KubeObject,
   KubeVersion,
   KubeWatchEvent,
   ListResult,
@@ -195,19 +199,79 @@ class KubeClientImpl implements KubeClient {
   }
 
   /** A GET outside the generated API (health endpoints), with the kubeconfig's TLS and credentials. */
-  private async rawGet(path: string, signal: AbortSignal): Promise<{statusCode: number; text: string}> {
+  private rawGet(path: string, signal: AbortSignal): Promise<{statusCode: number; text: string}> {
+    return this.rawRequest('GET', path, signal)
+  }
+
+  /**
+   * A request outside the generated API: server-side apply has no typed method per kind in the client, and
+   * its KubernetesObjectApi would add a discovery call per kind.
+   */
+  private async rawRequest(method: string, path: string, signal: AbortSignal, body?: {text: string; contentType: string}): Promise<{statusCode: number; text: string}> {
     const options: RequestOptions = {}
     await this.kc.applyToHTTPSOptions(options)
+    const headers: Record<string, string | number> = {...(options.headers as Record<string, string> | undefined), Accept: 'application/json'}
+    if (body) Object.assign(headers, {'Content-Type': body.contentType, 'Content-Length': Buffer.byteLength(body.text)})
     return new Promise((resolve, reject) => {
-      const request = httpsRequest(new URL(path, this.server), {...options, method: 'GET', signal}, (response) => {
+      const request = httpsRequest(new URL(path, this.server), {...options, headers, method, signal}, (response) => {
         const chunks: Buffer[] = []
         response.on('data', (chunk: Buffer) => chunks.push(chunk))
         response.on('end', () => resolve({statusCode: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8')}))
         response.on('error', reject)
       })
       request.on('error', reject)
-      request.end()
+      request.end(body?.text)
     })
+  }
+
+  /** A raw call whose non-2xx answer becomes the typed error its Status describes. */
+  private async rawJson(target: KubeCallTarget, method: string, path: string, body?: {text: string; contentType: string}): Promise<{statusCode: number; value: unknown}> {
+    return this.call(target, async ({signal, setStatus}) => {
+      const response = await this.rawRequest(method, path, signal, body)
+      setStatus(response.statusCode)
+      let value: unknown
+      try {
+        value = response.text ? JSON.parse(response.text) : undefined
+      } catch {
+        value = undefined
+      }
+      if (response.statusCode >= 300) throw errorForStatus(response.statusCode, value as KubeStatus | undefined, this.context(target))
+      return {statusCode: response.statusCode, value}
+    })
+  }
+
+  async applyObject(object: KubeObject, applyOptions: ApplyOptions): Promise<KubeObject> {
+    const ref = {apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name, namespace: object.metadata.namespace}
+    const query = new URLSearchParams({fieldManager: applyOptions.fieldManager, ...(applyOptions.force ? {force: 'true'} : {})})
+    const target: KubeCallTarget = {verb: 'patch', resource: resourceOf(ref), name: ref.name, ...(ref.namespace ? {namespace: ref.namespace} : {})}
+    const {value} = await this.rawJson(target, 'PATCH', `${objectPath(ref)}?${query}`, {text: JSON.stringify(object), contentType: APPLY_CONTENT_TYPE})
+    return value as KubeObject
+  }
+
+  async getObject(ref: ObjectRef): Promise<KubeObject | undefined> {
+    const target: KubeCallTarget = {verb: 'get', resource: resourceOf(ref), name: ref.name, ...(ref.namespace ? {namespace: ref.namespace} : {})}
+    try {
+      return (await this.rawJson(target, 'GET', objectPath(ref))).value as KubeObject
+    } catch (error) {
+      if (error instanceof DanubeError && error.code === 'KUBE_NOT_FOUND') return undefined
+      throw error
+    }
+  }
+
+  async deleteObject(ref: ObjectRef): Promise<boolean> {
+    const target: KubeCallTarget = {verb: 'delete', resource: resourceOf(ref), name: ref.name, ...(ref.namespace ? {namespace: ref.namespace} : {})}
+    try {
+      await this.rawJson(target, 'DELETE', objectPath(ref))
+      return true
+    } catch (error) {
+      if (error instanceof DanubeError && error.code === 'KUBE_NOT_FOUND') return false
+      throw error
+    }
+  }
+
+  async listNodes(): Promise<ListResult<V1Node>> {
+    const list = await this.call({verb: 'list', resource: 'nodes'}, ({options}) => this.core.listNode({}, options))
+    return {items: list.items, resourceVersion: list.metadata?.resourceVersion ?? ''}
   }
 
   async ensureNamespace(name: string): Promise<{created: boolean}> {

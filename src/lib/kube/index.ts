@@ -2,14 +2,30 @@
 // on every call and typed errors. Cheap to import: @kubernetes/client-node (~0.4 s to load) is only loaded by
 // createKubeClient, through ./client.js; this module and ./errors.js import nothing but types from it.
 
-import type {V1Job, V1Pod} from '@kubernetes/client-node'
+import type {V1Job, V1Node, V1Pod} from '@kubernetes/client-node'
 import type {DanubeConfig} from '../config/index.js'
 import {parseDuration} from '../duration.js'
 import {DanubeError} from '../errors.js'
 import type {KubeStatus} from './errors.js'
 
 export {describeCall, errorForStatus, parseStatus, toKubeError, type KubeCallTarget, type KubeErrorCode, type KubeStatus} from './errors.js'
-export type {V1Job, V1Pod}
+export type {V1Job, V1Node, V1Pod}
+import type {ObjectRef} from './resources.js'
+export {objectPath, type ObjectRef} from './resources.js'
+
+/** Any object as the API serves it (server-side apply works on these). */
+export interface KubeObject {
+  apiVersion: string
+  kind: string
+  metadata: {name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; [key: string]: unknown}
+  [key: string]: unknown
+}
+
+export interface ApplyOptions {
+  fieldManager: string
+  /** Take over fields another manager owns (a 409 Conflict otherwise). */
+  force?: boolean
+}
 
 export {DEFAULT_REQUEST_TIMEOUT_MS} from './defaults.js'
 
@@ -132,6 +148,13 @@ export interface KubeClient {
   getPod(namespace: string, name: string): Promise<V1Pod>
   deletePod(namespace: string, name: string, options?: DeletePodOptions): Promise<void>
   readPodLog(namespace: string, pod: string, container: string): Promise<string>
+  /** Server-side apply (PATCH application/apply-patch+yaml) of one object of a kind in src/lib/kube/resources.ts. */
+  applyObject(object: KubeObject, options: ApplyOptions): Promise<KubeObject>
+  /** The object, or undefined when it does not exist. */
+  getObject(ref: ObjectRef): Promise<KubeObject | undefined>
+  /** Deletes the object; false when it did not exist. */
+  deleteObject(ref: ObjectRef): Promise<boolean>
+  listNodes(): Promise<ListResult<V1Node>>
   /**
    * Runs a command in a running container through pods/exec (RBAC: create, and get for the WebSocket GET, on
    * pods/exec) and streams its stdout and stderr. Resolves with its exit status once every byte was written to the
