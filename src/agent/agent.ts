@@ -146,7 +146,7 @@ export class Agent {
       this.watchdog = new EventLoopWatchdog(parseDuration(config.health.maxEventLoopDelay, 'health.maxEventLoopDelay'))
       this.watchdog.start()
 
-      this.http = new HttpServer(token, this.logger, config.api.maxRequestBytes, telemetry && ((template) => telemetry.httpRoute(template)))
+      this.http = new HttpServer(token, this.logger, config.api.maxRequestBytes, telemetry?.observeHttpRequest)
       addHealthRoutes(this.http, this.health, this.watchdog, {version})
       addJobRoutes(this.http, this.jobService)
       addMetricsRoute(this.http, telemetry)
