@@ -148,7 +148,7 @@ export class Agent {
       this.watchdog.start()
 
       const {stateId} = readStateIdentity(store)
-      this.http = new HttpServer(token, this.logger, config.api.maxRequestBytes, {[STATE_ID_HEADER]: stateId}, telemetry && ((template) => telemetry.httpRoute(template)))
+      this.http = new HttpServer(token, this.logger, config.api.maxRequestBytes, {[STATE_ID_HEADER]: stateId}, telemetry?.observeHttpRequest)
       addHealthRoutes(this.http, this.health, this.watchdog, {version, stateId})
       addJobRoutes(this.http, this.jobService)
       addMetricsRoute(this.http, telemetry)

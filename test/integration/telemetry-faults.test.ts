@@ -80,10 +80,11 @@ describe('telemetry faults', () => {
       OTEL_EXPORTER_OTLP_TIMEOUT: '60000',
       OTEL_BSP_EXPORT_TIMEOUT: '60000',
     })
-    await agent.api('/health/ready')
+    // A traced request (probes make no span): its export is the one the collector then holds open.
+    expect((await agent.api('/api/v1/jobs')).status).toBe(200)
     await receiver.waitForRequests(1)
-    // One export is now held open by the collector: everything below happens while it hangs.
-    for (let i = 0; i < 20; i++) expect((await fetch(`${agent.baseUrl}/health/ready`)).status).toBe(200)
+    // Everything below happens while the collector hangs; each request makes a span the queue cannot take.
+    for (let i = 0; i < 20; i++) expect((await agent.api('/api/v1/jobs')).status).toBe(200)
     expect((await runJob(agent)).state).toBe('succeeded')
     const samples = parseExposition(await (await fetch(`${agent.baseUrl}/metrics`)).text())
     expect(total(samples, 'otel_sdk_processor_span_processed_total', {error_type: 'queue_full'})).toBeGreaterThan(0)

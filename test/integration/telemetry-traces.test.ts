@@ -68,7 +68,15 @@ describe('spans', () => {
     const span = await receiver.waitForSpan((s) => s.name === 'GET /api/v1/jobs/:id' && s.traceId === CALLER_TRACE)
     expect(span.kind).toBe(SPAN_KIND.SERVER)
     expect(span.parentSpanId).toBe(CALLER_SPAN)
-    expect(span.attributes).toMatchObject({'http.route': '/api/v1/jobs/:id', 'http.request.method': 'GET', 'http.response.status_code': 200})
+    expect(span.attributes).toMatchObject({
+      'http.route': '/api/v1/jobs/:id',
+      'http.request.method': 'GET',
+      'http.response.status_code': 200,
+      'url.scheme': 'http',
+      'url.path': `/api/v1/jobs/${id}`,
+      'network.protocol.version': '1.1',
+      'client.address': '127.0.0.1',
+    })
     expect(span.resource).toMatchObject({'service.name': 'danube-agent', 'service.version': '0.1.0', 'deployment.environment.name': 'test'})
     expect(typeof span.resource['host.name']).toBe('string')
   })

@@ -1,7 +1,6 @@
 // man/man1/ is generated from the oclif manifest and src/cli/exit-codes.ts; a stale page is a failed test.
 import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdtempSync, readdirSync, readFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'

@@ -49,6 +49,12 @@ interface Route {
   auth: boolean
 }
 
+/**
+ * Wraps the handling of one request (telemetry: its SERVER span and http.server.request.duration). Told the
+ * matched route template (`/api/v1/jobs/:id`), never the raw path; `handle` answers the request.
+ */
+export type RequestObserver = (req: IncomingMessage, res: ServerResponse, template: string | undefined, handle: () => Promise<void>) => Promise<void>
+
 export class HttpServer {
   private readonly routes: Route[] = []
   private server?: Server
@@ -60,8 +66,7 @@ export class HttpServer {
     private readonly maxBodyBytes: number = DEFAULT_MAX_REQUEST_BYTES,
     /** Sent with every response, errors included (Danube-State-Id: which state directory this agent serves). */
     private readonly responseHeaders: Readonly<Record<string, string>> = {},
-    /** Told the matched route template of each request (telemetry: http.route), never the raw path. */
-    private readonly onRoute?: (template: string) => void,
+    private readonly observe?: RequestObserver,
   ) {}
 
   /** Registers a route; `:name` segments become params. Routes under /api/ require the token. */
@@ -106,15 +111,26 @@ export class HttpServer {
     await this.json.close()
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.observe) return this.respond(req, res)
+    let url: URL | undefined
+    try {
+      url = requestUrl(req.url ?? '/')
+    } catch {
+      // A target that does not parse has no route; respond() answers it with its 400.
+    }
+    const template = url && this.routes.find((r) => r.pattern.test(url.pathname))?.template
+    return this.observe(req, res, template, () => this.respond(req, res, url))
+  }
+
+  private async respond(req: IncomingMessage, res: ServerResponse, parsed?: URL): Promise<void> {
     const controller = new AbortController()
     res.on('close', () => controller.abort())
     for (const [name, value] of Object.entries(this.responseHeaders)) res.setHeader(name, value)
     try {
-      const url = requestUrl(req.url ?? '/')
+      const url = parsed ?? requestUrl(req.url ?? '/')
       const matching = this.routes.filter((r) => r.pattern.test(url.pathname))
       if (matching.length === 0) throw new DanubeError('NOT_FOUND', `no route ${url.pathname}`, {httpStatus: 404})
-      this.onRoute?.(matching[0]!.template)
       // HEAD is answered by the GET route; node:http sends its headers and drops the body.
       const method = req.method === 'HEAD' ? 'GET' : req.method
       const route = matching.find((r) => r.method === method)

@@ -14,8 +14,8 @@ export interface LoadTelemetryOptions {
   env?: NodeJS.ProcessEnv
 }
 
-/** What the HTTP and gRPC instrumentations patch; the loader hook intercepts these and nothing else. */
-export const INSTRUMENTED_MODULES = ['@grpc/grpc-js', 'http', 'https']
+/** What the gRPC instrumentation patches; the loader hook intercepts this and nothing else (HTTP spans are our own). */
+export const INSTRUMENTED_MODULES = ['@grpc/grpc-js']
 
 /** OTEL_SDK_DISABLED is true when it says "true" in any case (the specification's boolean rule). */
 export function sdkDisabled(env: NodeJS.ProcessEnv): boolean {

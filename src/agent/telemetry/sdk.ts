@@ -15,6 +15,8 @@ import {
   type Histogram,
   type Link,
   metrics,
+  propagation,
+  ROOT_CONTEXT,
   type Span,
   type SpanContext,
   SpanKind,
@@ -23,11 +25,9 @@ import {
   type Tracer,
   type UpDownCounter,
 } from '@opentelemetry/api'
-import {getRPCMetadata, RPCType} from '@opentelemetry/core'
 import {PrometheusExporter} from '@opentelemetry/exporter-prometheus'
 import {registerInstrumentations} from '@opentelemetry/instrumentation'
 import {GrpcInstrumentation} from '@opentelemetry/instrumentation-grpc'
-import {HttpInstrumentation} from '@opentelemetry/instrumentation-http'
 import {detectResources, envDetector, resourceFromAttributes} from '@opentelemetry/resources'
 import {MeterProvider} from '@opentelemetry/sdk-metrics'
 import {BatchSpanProcessor, NodeTracerProvider, type SpanProcessor} from '@opentelemetry/sdk-trace-node'
@@ -156,21 +156,12 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
   const tracerProvider = new NodeTracerProvider({resource, idGenerator: ids, spanProcessors: processors})
   tracerProvider.register()
 
-  registerInstrumentations({
-    tracerProvider,
-    meterProvider,
-    instrumentations: [
-      new HttpInstrumentation({
-        // Probes (systemd, the kubelet, cron, load balancers) are the most frequent requests and the cheapest: a span
-        // and a histogram sample each would double their CPU cost. Their verdict is in danube_health_* instead.
-        ignoreIncomingRequestHook: (request) => PROBE_PATHS.has((request.url ?? '').split('?')[0]!),
-        // Outgoing calls are the Kubernetes client's (spans made from its call hook, named by verb and resource) and
-        // health probes; the OTLP exporter's own are suppressed by the SDK.
-        ignoreOutgoingRequestHook: () => true,
-      }),
-      new GrpcInstrumentation(),
-    ],
-  })
+  // HTTP server spans and http.server.request.duration are made by observeHttpRequest, in the agent's own route
+  // hook, not by @opentelemetry/instrumentation-http: its patching of node:http bound every request's and response's
+  // event listeners to the context, parsed each request's headers twice and cost the agent about a third of its
+  // admission throughput (bench/README.md). Outgoing HTTP needs no instrumentation: the Kubernetes client's calls
+  // become spans through its call hook.
+  registerInstrumentations({tracerProvider, meterProvider, instrumentations: [new GrpcInstrumentation()]})
   // Loaded after the instrumentations are enabled: this is the module they patch.
   const grpc = await import('@grpc/grpc-js')
   return new Telemetry({
@@ -239,6 +230,26 @@ function secondsBetween(from: string | null, to: string | null): number | undefi
 
 const HEALTH_VALUE = {pass: 0, warn: 1, fail: 2} as const
 
+/** The methods the HTTP conventions know; any other is reported as `_OTHER` (bounded cardinality). */
+const HTTP_METHODS: ReadonlySet<string> = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'])
+/** error.type of a request whose client went away before the response was complete. */
+const HTTP_ABORTED = 'aborted'
+
+function requestPath(target: string | undefined): string {
+  const text = target ?? '/'
+  const cut = text.search(/[?#]/)
+  return cut === -1 ? text : text.slice(0, cut)
+}
+
+/** server.address and server.port from the Host header, as the HTTP server conventions derive them. */
+function hostAttributes(host: string | undefined, attributes: Attributes): void {
+  if (!host) return
+  const match = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host)
+  if (!match) return
+  attributes['server.address'] = match[1]!
+  if (match[2]) attributes['server.port'] = Number(match[2])
+}
+
 export class Telemetry implements AgentTelemetry {
   readonly grpcInterceptors: Grpc.ServerInterceptor[]
   private readonly tracer: Tracer
@@ -247,8 +258,10 @@ export class Telemetry implements AgentTelemetry {
   private readonly links = new Map<string, SpanContext>()
   private readonly runs = new Map<string, RunTrace>()
   private readonly queryAttributes = new Map<string, Attributes>()
+  private readonly httpAttributes = new Map<string, Attributes>()
   private readonly startedAt = Date.now()
   private readonly dbDuration: Histogram
+  private readonly httpDuration: Histogram
   private readonly rpcDuration: Histogram
   private readonly kubeDuration: Histogram
   private readonly watchesOpen: UpDownCounter
@@ -264,6 +277,11 @@ export class Telemetry implements AgentTelemetry {
     this.tracer = parts.tracer
     const meter = parts.meterProvider.getMeter(SERVICE_NAME)
     this.endpoint = new MetricsEndpoint(parts.prometheus, (error) => parts.logger.warn('a metric could not be collected', {error: String(error)}))
+    this.httpDuration = meter.createHistogram('http.server.request.duration', {
+      unit: 's',
+      description: 'Duration of HTTP server requests.',
+      advice: {explicitBucketBoundaries: HTTP_BUCKETS},
+    })
     this.dbDuration = meter.createHistogram('db.client.operation.duration', {
       unit: 's',
       description: 'Duration of SQLite operations of the agent.',
@@ -339,9 +357,59 @@ export class Telemetry implements AgentTelemetry {
     if (event.error?.code === 'KUBE_GONE') this.watchRelists.add(1, attributes)
   }
 
-  httpRoute(template: string): void {
-    const rpc = getRPCMetadata(context.active())
-    if (rpc?.type === RPCType.HTTP) rpc.route = template
+  /**
+   * A SERVER span per request, child of the caller's `traceparent`, active while the handler runs (a trigger links
+   * its job to it), and one http.server.request.duration sample when the response ends. Probes (systemd, the
+   * kubelet, cron, load balancers) are the most frequent requests and the cheapest: neither traced nor timed; their
+   * verdict is in danube_health_*. Only the span carries per-request values (path, client, user agent); the metric's
+   * attributes are one shared object per method, route, status and protocol version.
+   */
+  observeHttpRequest = (req: IncomingMessage, res: ServerResponse, template: string | undefined, handle: () => Promise<void>): Promise<void> => {
+    const path = requestPath(req.url)
+    if (PROBE_PATHS.has(path)) return handle()
+    const started = performance.now()
+    const method = HTTP_METHODS.has(req.method ?? '') ? req.method! : '_OTHER'
+    const attributes: Attributes = {
+      'http.request.method': method,
+      'url.scheme': 'http',
+      'url.path': path,
+      'network.protocol.version': req.httpVersion,
+    }
+    if (method === '_OTHER') attributes['http.request.method_original'] = req.method ?? ''
+    if (template) attributes['http.route'] = template
+    hostAttributes(req.headers.host, attributes)
+    if (req.socket.remoteAddress) attributes['client.address'] = req.socket.remoteAddress
+    const agent = req.headers['user-agent']
+    if (agent) attributes['user_agent.original'] = agent
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers)
+    const span = this.tracer.startSpan(template ? `${method} ${template}` : method, {kind: SpanKind.SERVER, attributes}, parent)
+    res.once('close', () => {
+      const complete = res.writableFinished
+      const status = res.headersSent ? res.statusCode : undefined
+      const errorType = !complete ? HTTP_ABORTED : status !== undefined && status >= 500 ? String(status) : undefined
+      if (status !== undefined) span.setAttribute('http.response.status_code', status)
+      if (errorType) {
+        span.setAttribute('error.type', errorType)
+        span.setStatus({code: SpanStatusCode.ERROR})
+      }
+      this.httpDuration.record((performance.now() - started) / 1000, this.httpMetricAttributes(method, template, status, req.httpVersion, errorType))
+      span.end()
+    })
+    return context.with(trace.setSpan(parent, span), handle)
+  }
+
+  private httpMetricAttributes(method: string, template: string | undefined, status: number | undefined, version: string, errorType: string | undefined): Attributes {
+    const key = `${method} ${template ?? ''} ${status ?? ''} ${version} ${errorType ?? ''}`
+    let attributes = this.httpAttributes.get(key)
+    if (!attributes) {
+      attributes = {'http.request.method': method, 'url.scheme': 'http', 'network.protocol.version': version}
+      if (template) attributes['http.route'] = template
+      if (status !== undefined) attributes['http.response.status_code'] = status
+      if (errorType) attributes['error.type'] = errorType
+      // Bounded anyway (methods, templates and statuses are few): a cap guards against a client inventing versions.
+      if (this.httpAttributes.size < 1000) this.httpAttributes.set(key, attributes)
+    }
+    return attributes
   }
 
   systemError(component: string, errorType: string): void {

@@ -9,6 +9,7 @@ import type {ServerInterceptor} from '@grpc/grpc-js'
 import type {Job, StepState} from '../../lib/jobs/model.js'
 import type {KubeCallInfo, KubeWatchEvent} from '../../lib/kube/index.js'
 import type {QueryTiming, Store} from '../../lib/store/index.js'
+import type {RequestObserver} from '../http/server.js'
 import type {HealthStatus} from '../health/types.js'
 import type {JobRunner} from '../jobs/runner.js'
 
@@ -49,8 +50,8 @@ export interface AgentTelemetry extends JobTelemetry {
   onQuery(timing: QueryTiming): void
   onKubeCall(call: KubeCallInfo): void
   onKubeWatch(event: KubeWatchEvent): void
-  /** Names the matched route template (`/api/jobs/:id`) of the HTTP request being handled. */
-  httpRoute(template: string): void
+  /** Handles one HTTP request inside its SERVER span (the caller's traceparent as parent) and times it. */
+  observeHttpRequest: RequestObserver
   readonly grpcInterceptors: ServerInterceptor[]
   systemError(component: string, errorType: string): void
   /** Connects the scrape-time gauges and the job metrics to the running agent. */

@@ -418,13 +418,13 @@ const provenanceKeys: InstallStep = {
   id: 'provenance-keys',
   title: 'Provenance signing key pair',
   troubleshooting: section('provenance-verification-fails'),
-  async check({host, options}) {
+  async check({host}) {
     const owner = agentOwner(host)
     const mode = host.modeOf(PATHS.provenanceKey)
     if (mode && mode.mode === 0o600 && owner && mode.uid === owner.uid) return {state: 'ok', detail: `${PATHS.provenanceKey} kept`}
     return {state: 'needed', detail: mode ? `fix ${PATHS.provenanceKey} (0600, owner ${AGENT_USER})` : `generate ${PATHS.provenanceKey} and provenance.pub`}
   },
-  async apply({host, options}) {
+  async apply({host}) {
     const owner = mustOwner(host)
     if (host.exists(PATHS.provenanceKey)) {
       host.setMode(PATHS.provenanceKey, 0o600, owner)
