@@ -211,7 +211,8 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
             artifactsDir,
             logFile: log.file,
             finishedOn: new Date().toISOString(),
-            context: executor.provenanceContext?.(job) ?? localProvenanceContext(result as {sandbox?: unknown}, (executor as {isolation?: {setting?: unknown; network?: unknown}}).isolation),
+            // Both executors say how they isolate a job; one that cannot say is recorded as unisolated.
+            context: executor.provenanceContext?.(job) ?? localProvenanceContext({}),
           })
           : null
         if (provenance && provenance.state !== 'signed') logger.warn(`provenance ${provenance.state}`, {jobId: job.id, reason: provenance.reason})
