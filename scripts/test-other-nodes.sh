@@ -30,7 +30,8 @@ cleanup() { if [ -n "$work" ]; then rm -rf "$work"; fi; }
 trap cleanup EXIT
 
 for version in "${versions[@]}"; do
-  work=$(mktemp -d "${TMPDIR:-/tmp}/danube-node-$version-XXXXXX")
+  # Not under /tmp: a sandboxed step has a private /tmp, and some tests run this copy's node inside the sandbox.
+  work=$(mktemp -d "/var/tmp/danube-node-$version-XXXXXX")
   chmod 755 "$work"
   node_dir=$work/.node
   fetch_node "$version" "$node_dir"
