@@ -37,6 +37,8 @@ for version in "${versions[@]}"; do
   fetch_node "$version" "$node_dir"
   # The tracked files as they are in the work tree: what a clean clone would hold.
   git ls-files -z | xargs -0 cp --parents -t "$work"
+  # An index of the same files, for the tests that list the repository's files with git ls-files.
+  git -C "$work" init -q && git -C "$work" add -A
   echo "== the test suite on Node $("$node_dir/bin/node" --version) ==" >&2
   (
     cd "$work"

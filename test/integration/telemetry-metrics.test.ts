@@ -40,7 +40,8 @@ async function finished(id: string): Promise<{state: string}> {
   return waitFor(async () => {
     const job = (await (await agent.api(`/api/v1/jobs/${id}`)).json()) as {state: string}
     return ['succeeded', 'failed', 'cancelled'].includes(job.state) ? job : undefined
-  }, {what: `job ${id} to finish`})
+    // A cancelled job may take its whole jobs.killGracePeriod (10 s) to be gone: wait past it.
+  }, {what: `job ${id} to finish`, timeoutMs: 25_000})
 }
 
 beforeAll(async () => {
