@@ -136,10 +136,20 @@ STANDIN
 	cp "$REPO/install/install.sh" "$CT/root/install.sh"
 	cp "$WORK/danube-bundle.tgz" "$CT/root/danube.tgz"
 	cp "$NODE_TARBALL" "$CT/root/node.tgz"
-	# shellcheck disable=SC2016 # expanded by the job's shell, not here
-	# The second step runs bubblewrap as the sandbox would, inside danube.service's restrictions: the unit must leave
-	# user, PID, network and mount namespaces and a fresh /proc open for it.
-	printf 'name: system-test\nsteps:\n  - name: hello\n    run: id -un > "$DANUBE_OUTPUT_DIR/who.txt"; echo hello from the booted system\n  - name: bubblewrap\n    run: bwrap --unshare-all --die-with-parent --ro-bind / / --proc /proc --dev /dev --tmpfs /tmp sh -c "ls /proc | grep -c \047^[0-9]\047" > "$DANUBE_OUTPUT_DIR/bwrap.txt"\n' >"$CT/root/job.yaml"
+	# The second step looks at the sandbox the agent ran it in (jobs.local.sandbox: bubblewrap, under danube.service's
+	# restrictions): its own user, PID and mount namespaces, a fresh /proc, and no way to nest a user namespace
+	# (bwrap --disable-userns), so bubblewrap inside a step must be refused.
+	cat >"$CT/root/job.yaml" <<'JOB'
+name: system-test
+steps:
+  - name: hello
+    run: id -un > "$DANUBE_OUTPUT_DIR/who.txt"; echo hello from the booted system
+  - name: sandbox
+    run: |
+      readlink /proc/self/ns/user /proc/self/ns/pid /proc/self/ns/mnt > "$DANUBE_OUTPUT_DIR/ns.txt"
+      ls /proc | grep -c '^[0-9]' > "$DANUBE_OUTPUT_DIR/pids.txt"
+      if bwrap --unshare-user --ro-bind / / true 2> "$DANUBE_OUTPUT_DIR/nested.txt"; then echo allowed; else echo refused; fi > "$DANUBE_OUTPUT_DIR/nested-result.txt"
+JOB
 	printf 'name: long\nsteps:\n  - name: sleep\n    run: sleep 600\n' >"$CT/root/long.yaml"
 }
 
@@ -242,9 +252,19 @@ main() {
 	[ "$who" = "$(ct sh -c 'id -un danube')" ] || [ "$who" = nobody ] || fail "the job ran as $who"
 	sandbox=$(ct sed -n 's/^ *sandbox: *//p' /etc/danube/config.yaml)
 	ok "job $job_id succeeded through the local executor as $who (jobs.local.sandbox: ${sandbox:-not set by this build})"
-	pids=$(ct cat "/var/lib/danube/artifacts/$job_id/bwrap.txt")
-	[ "$pids" -le 3 ] || fail "bubblewrap under danube.service saw $pids processes"
-	ok "bubblewrap ran inside danube.service (user, PID, network, mount namespaces; $pids process(es) visible in its /proc)"
+	artifacts="/var/lib/danube/artifacts/$job_id"
+	# shellcheck disable=SC2016 # expanded inside the container
+	agent_ns=$(ct sh -c 'pid=$(systemctl show -p MainPID --value danube); readlink /proc/$pid/ns/user /proc/$pid/ns/pid /proc/$pid/ns/mnt')
+	step_ns=$(ct cat "$artifacts/ns.txt")
+	for kind in user pid mnt; do
+		a=$(printf '%s\n' "$agent_ns" | grep "^$kind:")
+		b=$(printf '%s\n' "$step_ns" | grep "^$kind:")
+		if [ -z "$b" ] || [ "$a" = "$b" ]; then fail "the step shares the agent's $kind namespace ($b): it did not run in the sandbox"; fi
+	done
+	pids=$(ct cat "$artifacts/pids.txt")
+	[ "$pids" -le 5 ] || fail "the sandboxed step saw $pids processes in its /proc"
+	[ "$(ct cat "$artifacts/nested-result.txt")" = refused ] || fail "a step could create a user namespace of its own"
+	ok "the step ran in bubblewrap under danube.service (own user, PID, mount namespaces; $pids process(es) in its /proc); a nested user namespace was refused: $(ct cat "$artifacts/nested.txt")"
 
 	ct danube drain --detach -m "system test" >/dev/null || fail "drain failed"
 	ct systemctl restart danube || fail "restart failed"

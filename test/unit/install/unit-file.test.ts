@@ -62,12 +62,17 @@ describe('install/danube.service', () => {
     expect(directive('User')).toEqual(['danube'])
     expect(directive('ExecStart')[0]).toMatch(/^\/usr\/local\/bin\/danube agent/)
     expect(directive('Restart')).toEqual(['on-failure'])
-    for (const [name, value] of [['ProtectSystem', 'strict'], ['ReadWritePaths', '/var/lib/danube'], ['NoNewPrivileges', 'yes'], ['PrivateTmp', 'yes'], ['ProtectHome', 'yes']]) {
+    for (const [name, value] of [['ProtectSystem', 'strict'], ['NoNewPrivileges', 'yes'], ['PrivateTmp', 'yes'], ['ProtectHome', 'yes']]) {
       expect(directive(name!), name).toEqual([value])
     }
     expect(directive('RestrictNamespaces')).toEqual(['no'])
     expect(directive('PrivateUsers')).toEqual([])
     expect(directive('MemoryDenyWriteExecute')).toEqual(['no'])
     expect(directive('SystemCallFilter').join(' ')).not.toMatch(/~.*@privileged|~.*@mount/)
+  })
+
+  it('keeps kernel tunables read-only except /proc/sys/user, where bwrap --disable-userns limits each job\'s user namespaces', () => {
+    expect(directive('ProtectKernelTunables')).toEqual(['yes'])
+    expect(directive('ReadWritePaths')).toEqual(['/var/lib/danube /proc/sys/user'])
   })
 })
