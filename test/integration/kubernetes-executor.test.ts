@@ -415,13 +415,14 @@ describe('kubernetes executor: outputs leave the pod through pods/exec', () => {
     fillOutputs(server, pod, {'a.bin': randomBytes(1 << 20), 'b.bin': randomBytes(2 << 20)})
     server.fault({path: new RegExp(`/pods/${pod}/exec$`), dropAfterBytes: 1536 << 10, times: 1})
     server.startPod(pod)
-    const job = await finished(agent, id, COPY_WAIT_MS)
+    // The failed job is recorded only once its Job and pods are deleted (pod grace included): longer than a copy.
+    const job = await finished(agent, id, 2 * COPY_WAIT_MS)
     expect(job).toMatchObject({state: 'failed', reason: 'outputs-incomplete'})
     expect(logOf(agent, id)).toMatch(/outputs not copied: KUBE_UNREACHABLE: cannot copy the outputs of pod copy\/\S+: the exec stream of pod \S+ \(container danube-outputs\) ended before the command's exit status arrived/)
     expect(artifactsOf(agent.stateDir, id)).toEqual([])
     expect(stagingLeftovers(agent.stateDir, id)).toEqual([])
     expect(server.getJob(ns, `danube-${id}`)).toBeUndefined()
-  })
+  }, 90_000)
 
   it('fails the first job with KUBE_FORBIDDEN naming create pods/exec when RBAC forbids it, with the RBAC hint', async () => {
     const lift = server.forbid({verb: 'create', resource: 'pods/exec', namespace: ns})
