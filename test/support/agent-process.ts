@@ -1,7 +1,7 @@
 // Starts real `danube agent` processes (bin/run.js, built dist/) on ephemeral loopback ports with a
 // temporary state directory, for integration and end-to-end tests. Hermetic: every process gets its own
-// state directory, a HOME of this test process's own, and agent addresses that are never the defaults
-// (127.0.0.1:7480/7481): a CLI call that looks for an agent where none runs reaches a port this process
+// state directory, a HOME of this test process's own, and agent addresses that are never the agent's
+// default ports (7480, 7481): a CLI call that looks for an agent where none runs reaches a port this process
 // holds and resets, never whatever else listens on the machine.
 
 import {type ChildProcess, spawn} from 'node:child_process'
