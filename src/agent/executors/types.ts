@@ -71,6 +71,12 @@ export interface ProvenanceContext {
 export interface Executor {
   readonly name: 'local' | 'kubernetes'
   /**
+   * Whether it calls an API for the job whose calls become the job's child spans (the Kubernetes executor): only
+   * then does the runner make the job's span the active context around it, which on Node 20 switches on async
+   * hooks for every promise of the process.
+   */
+  readonly makesTracedCalls?: boolean
+  /**
    * For provenance, after the job ran. An executor without it is taken as unisolated (`none`): provenance then claims
    * the lowest level rather than one nobody checked.
    */

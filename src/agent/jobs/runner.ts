@@ -191,7 +191,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
           trace?.stepFinished(index, state, exitCode)
         },
       })
-    const done = (trace ? trace.within(run) : run())
+    const done = (trace && executor.makesTracedCalls ? trace.within(run) : run())
       .catch((error: unknown): ExecutionResult => {
         log.note(`executor error: ${(error as Error).message}`)
         logger.error('executor error', {jobId: job.id, error: (error as Error).message})

@@ -40,6 +40,7 @@ import {readDrainState} from '../../lib/store/drain.js'
 import type {QueryTiming} from '../../lib/store/index.js'
 import type {Logger} from '../logger.js'
 import {ReservableIdGenerator} from './ids.js'
+import {KeyedHistogram, KeyedHistogramProducer} from './histograms.js'
 import {MetricsEndpoint} from './prometheus.js'
 import {sqlOperation} from './sql.js'
 import type {AgentTelemetry, JobTrace, RejectionReason, TelemetrySources} from './types.js'
@@ -114,7 +115,11 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
     detectResources({detectors: [envDetector]}),
   )
 
-  const prometheus = new PrometheusExporter({preventServerStart: true})
+  const hot = hotHistograms()
+  const prometheus = new PrometheusExporter({
+    preventServerStart: true,
+    metricProducers: [new KeyedHistogramProducer(resource, {name: SERVICE_NAME, version: options.version}, [hot.http, hot.db])],
+  })
   const meterProvider = new MeterProvider({resource, readers: [prometheus]})
   metrics.setGlobalMeterProvider(meterProvider)
 
@@ -154,6 +159,7 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
     }
   }
   const tracerProvider = new NodeTracerProvider({resource, idGenerator: ids, spanProcessors: processors})
+  // Spans leave the process only through a span processor (the OTLP exporter, or a test's in-memory one).
   tracerProvider.register()
 
   // HTTP server spans and http.server.request.duration are made by observeHttpRequest, in the agent's own route
@@ -172,8 +178,23 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
     ids,
     grpc,
     logger,
+    hot,
+    exportsSpans: processors.length > 0,
     closeTransports: () => transports.forEach((agent) => agent.destroy()),
   })
+}
+
+/** The histograms recorded on every request and every query (./histograms.ts says why they are not the SDK's). */
+interface HotHistograms {
+  http: KeyedHistogram
+  db: KeyedHistogram
+}
+
+function hotHistograms(): HotHistograms {
+  return {
+    http: new KeyedHistogram({name: 'http.server.request.duration', unit: 's', description: 'Duration of HTTP server requests.', boundaries: HTTP_BUCKETS}),
+    db: new KeyedHistogram({name: 'db.client.operation.duration', unit: 's', description: 'Duration of SQLite operations of the agent.', boundaries: DB_BUCKETS}),
+  }
 }
 
 interface TelemetryParts {
@@ -184,6 +205,9 @@ interface TelemetryParts {
   ids: ReservableIdGenerator
   grpc: typeof Grpc
   logger: Logger
+  hot: HotHistograms
+  /** Whether any span processor takes finished spans; without one an HTTP request's span could go nowhere. */
+  exportsSpans: boolean
   closeTransports: () => void
 }
 
@@ -257,11 +281,10 @@ export class Telemetry implements AgentTelemetry {
   private readonly endpoint: MetricsEndpoint
   private readonly links = new Map<string, SpanContext>()
   private readonly runs = new Map<string, RunTrace>()
-  private readonly queryAttributes = new Map<string, Attributes>()
-  private readonly httpAttributes = new Map<string, Attributes>()
+  /** Per SQL text: the series it is counted in (statements with the same operation and table share one). */
+  private readonly querySeries = new Map<string, {key: string; attributes: Attributes}>()
+  private readonly httpSeries = new Map<string, Attributes>()
   private readonly startedAt = Date.now()
-  private readonly dbDuration: Histogram
-  private readonly httpDuration: Histogram
   private readonly rpcDuration: Histogram
   private readonly kubeDuration: Histogram
   private readonly watchesOpen: UpDownCounter
@@ -277,16 +300,6 @@ export class Telemetry implements AgentTelemetry {
     this.tracer = parts.tracer
     const meter = parts.meterProvider.getMeter(SERVICE_NAME)
     this.endpoint = new MetricsEndpoint(parts.prometheus, (error) => parts.logger.warn('a metric could not be collected', {error: String(error)}))
-    this.httpDuration = meter.createHistogram('http.server.request.duration', {
-      unit: 's',
-      description: 'Duration of HTTP server requests.',
-      advice: {explicitBucketBoundaries: HTTP_BUCKETS},
-    })
-    this.dbDuration = meter.createHistogram('db.client.operation.duration', {
-      unit: 's',
-      description: 'Duration of SQLite operations of the agent.',
-      advice: {explicitBucketBoundaries: DB_BUCKETS},
-    })
     this.rpcDuration = meter.createHistogram('rpc.server.call.duration', {
       unit: 's',
       description: 'Duration of incoming gRPC calls.',
@@ -321,16 +334,24 @@ export class Telemetry implements AgentTelemetry {
   }
 
   onQuery = (timing: QueryTiming): void => {
-    // One attribute object per statement, made once: this runs for every query.
-    let attributes = this.queryAttributes.get(timing.sql)
-    if (!attributes) {
+    // The statement's series is worked out once: this runs for every query.
+    let series = this.querySeries.get(timing.sql)
+    if (!series) {
       const {operation, collection} = sqlOperation(timing.sql)
-      attributes = {'db.system.name': 'sqlite', 'db.operation.name': operation, ...(collection ? {'db.collection.name': collection} : {})}
-      if (this.queryAttributes.size < 1000) this.queryAttributes.set(timing.sql, attributes)
+      series = {
+        key: `${operation}\u0000${collection ?? ''}`,
+        attributes: {'db.system.name': 'sqlite', 'db.operation.name': operation, ...(collection ? {'db.collection.name': collection} : {})},
+      }
+      // The agent's statements are a fixed set; a cap guards the memory all the same.
+      if (this.querySeries.size < 1000) this.querySeries.set(timing.sql, series)
     }
-    if (!timing.ok) attributes = {...attributes, 'error.type': timing.errorCode ?? 'error'}
-    this.dbDuration.record(timing.durationMs / 1000, attributes)
-    if (!timing.ok) this.systemError('store', timing.errorCode ?? 'error')
+    if (timing.ok) {
+      this.parts.hot.db.record(timing.durationMs / 1000, series.key, series.attributes)
+      return
+    }
+    const errorType = timing.errorCode ?? 'error'
+    this.parts.hot.db.record(timing.durationMs / 1000, `${series.key}\u0000${errorType}`, {...series.attributes, 'error.type': errorType})
+    this.systemError('store', errorType)
   }
 
   onKubeCall = (call: KubeCallInfo): void => {
@@ -363,12 +384,35 @@ export class Telemetry implements AgentTelemetry {
    * kubelet, cron, load balancers) are the most frequent requests and the cheapest: neither traced nor timed; their
    * verdict is in danube_health_*. Only the span carries per-request values (path, client, user agent); the metric's
    * attributes are one shared object per method, route, status and protocol version.
+   *
+   * With no span processor (no OTLP endpoint: the default) the request gets no span: nothing could ever read it, nor
+   * the job's link to it, which is only in the job's span. Making it anyway, with the context around the handler
+   * that switches on Node 20's async hooks for every promise, cost about a tenth of the admission throughput
+   * (bench/README.md). Jobs and steps keep their spans in every case: their ids are the steps' TRACEPARENT.
    */
   observeHttpRequest = (req: IncomingMessage, res: ServerResponse, template: string | undefined, handle: () => Promise<void>): Promise<void> => {
     const path = requestPath(req.url)
     if (PROBE_PATHS.has(path)) return handle()
     const started = performance.now()
     const method = HTTP_METHODS.has(req.method ?? '') ? req.method! : '_OTHER'
+    const span = this.parts.exportsSpans ? this.startHttpSpan(req, path, method, template) : undefined
+    res.once('close', () => {
+      const complete = res.writableFinished
+      const status = res.headersSent ? res.statusCode : undefined
+      const errorType = !complete ? HTTP_ABORTED : status !== undefined && status >= 500 ? String(status) : undefined
+      this.recordHttpDuration((performance.now() - started) / 1000, method, template, status, req.httpVersion, errorType)
+      if (!span) return
+      if (status !== undefined) span.span.setAttribute('http.response.status_code', status)
+      if (errorType) {
+        span.span.setAttribute('error.type', errorType)
+        span.span.setStatus({code: SpanStatusCode.ERROR})
+      }
+      span.span.end()
+    })
+    return span ? context.with(span.context, handle) : handle()
+  }
+
+  private startHttpSpan(req: IncomingMessage, path: string, method: string, template: string | undefined): {span: Span; context: Context} {
     const attributes: Attributes = {
       'http.request.method': method,
       'url.scheme': 'http',
@@ -383,33 +427,21 @@ export class Telemetry implements AgentTelemetry {
     if (agent) attributes['user_agent.original'] = agent
     const parent = propagation.extract(ROOT_CONTEXT, req.headers)
     const span = this.tracer.startSpan(template ? `${method} ${template}` : method, {kind: SpanKind.SERVER, attributes}, parent)
-    res.once('close', () => {
-      const complete = res.writableFinished
-      const status = res.headersSent ? res.statusCode : undefined
-      const errorType = !complete ? HTTP_ABORTED : status !== undefined && status >= 500 ? String(status) : undefined
-      if (status !== undefined) span.setAttribute('http.response.status_code', status)
-      if (errorType) {
-        span.setAttribute('error.type', errorType)
-        span.setStatus({code: SpanStatusCode.ERROR})
-      }
-      this.httpDuration.record((performance.now() - started) / 1000, this.httpMetricAttributes(method, template, status, req.httpVersion, errorType))
-      span.end()
-    })
-    return context.with(trace.setSpan(parent, span), handle)
+    return {span, context: trace.setSpan(parent, span)}
   }
 
-  private httpMetricAttributes(method: string, template: string | undefined, status: number | undefined, version: string, errorType: string | undefined): Attributes {
+  private recordHttpDuration(seconds: number, method: string, template: string | undefined, status: number | undefined, version: string, errorType: string | undefined): void {
     const key = `${method} ${template ?? ''} ${status ?? ''} ${version} ${errorType ?? ''}`
-    let attributes = this.httpAttributes.get(key)
+    let attributes = this.httpSeries.get(key)
     if (!attributes) {
       attributes = {'http.request.method': method, 'url.scheme': 'http', 'network.protocol.version': version}
       if (template) attributes['http.route'] = template
       if (status !== undefined) attributes['http.response.status_code'] = status
       if (errorType) attributes['error.type'] = errorType
-      // Bounded anyway (methods, templates and statuses are few): a cap guards against a client inventing versions.
-      if (this.httpAttributes.size < 1000) this.httpAttributes.set(key, attributes)
+      // Bounded anyway (methods, templates and statuses are few); the histogram caps its series besides.
+      if (this.httpSeries.size < 1000) this.httpSeries.set(key, attributes)
     }
-    return attributes
+    this.parts.hot.http.record(seconds, key, attributes)
   }
 
   systemError(component: string, errorType: string): void {

@@ -38,6 +38,7 @@ const CONFIG_ERRORS = new Set(['KUBERNETES_DISABLED', 'KUBECONFIG_MISSING', 'KUB
 
 export class KubernetesExecutor implements Executor {
   readonly name = 'kubernetes' as const
+  readonly makesTracedCalls = true
   private client?: KubeClient
   private watcher?: ClusterWatcher
   private readonly settings: KubeRunSettings

@@ -122,6 +122,17 @@ describe('names', () => {
     expect(sqlOperation('PRAGMA user_version')).toEqual({operation: 'PRAGMA'})
   })
 
+  it('counts two statements with the same operation and table in one series, and a failed one apart', async () => {
+    telemetry.onQuery({sql: 'SELECT id FROM kube_orphans WHERE id = ?', durationMs: 2, ok: true})
+    telemetry.onQuery({sql: "SELECT name FROM kube_orphans WHERE state = 'x'", durationMs: 4, ok: true})
+    telemetry.onQuery({sql: 'SELECT id FROM kube_orphans WHERE id = ?', durationMs: 1, ok: false, errorCode: 'SQLITE_BUSY'})
+    const lines = (await telemetry.renderMetrics()).split('\n').filter((line) => line.startsWith('db_client_operation_duration_seconds_count') && line.includes('kube_orphans'))
+    expect(lines).toEqual([
+      'db_client_operation_duration_seconds_count{db_system_name="sqlite",db_operation_name="SELECT",db_collection_name="kube_orphans"} 2',
+      'db_client_operation_duration_seconds_count{db_system_name="sqlite",db_operation_name="SELECT",db_collection_name="kube_orphans",error_type="SQLITE_BUSY"} 1',
+    ])
+  })
+
   it('caps distinct pipeline names, the rest as other', () => {
     const names = new PipelineNames(3)
     expect(['a', 'b', 'a', 'c', 'd', 'e', 'b'].map((n) => names.label(n))).toEqual(['a', 'b', 'a', 'c', 'other', 'other', 'b'])
