@@ -2,14 +2,13 @@
 // each value validated against its setting and remembered with where it came from.
 
 import {accessSync, constants, existsSync, readFileSync} from 'node:fs'
-import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
 import path from 'node:path'
 
-import type * as Yaml from 'yaml'
 
 import {DanubeError, EXIT_USAGE} from '../errors.js'
 import {REDACTED, redactUrlCredentials} from '../redact.js'
+import {yaml} from '../yaml.js'
 import {checkSetting, envName, fromText, type Setting, SETTINGS, SETTINGS_BY_KEY} from './settings.js'
 
 export {envName, SETTINGS} from './settings.js'
@@ -173,12 +172,12 @@ function readConfigFile(file: string): Record<string, unknown> {
     })
   }
   // Loaded only when there is a file to parse: commands without one skip its import cost.
-  const yaml = createRequire(import.meta.url)('yaml') as typeof Yaml
+  const {parse, YAMLParseError} = yaml()
   let document: unknown
   try {
-    document = yaml.parse(text) ?? {}
+    document = parse(text) ?? {}
   } catch (error) {
-    const line = error instanceof yaml.YAMLParseError ? ` at line ${error.linePos?.[0]?.line}` : ''
+    const line = error instanceof YAMLParseError ? ` at line ${error.linePos?.[0]?.line}` : ''
     throw new DanubeError('CONFIG_INVALID', `config file ${file} is not valid YAML${line}: ${(error as Error).message.split('\n')[0]}`, {exitCode: EXIT_USAGE})
   }
   if (!isPlainObject(document)) {

@@ -1,9 +1,9 @@
 // Owns the text of the files `danube install` writes from its flags: K3s's config.yaml (every server flag,
 // so the upstream installer's re-runs and upgrades keep them), Cilium's Helm values and /etc/danube/config.yaml.
 
-import {stringify} from 'yaml'
 
 import {SETTINGS_BY_KEY} from '../config/settings.js'
+import {yaml} from '../yaml.js'
 import {K3S_CONFIG_MARKER} from './preflight.js'
 import {AGENT_USER, type InstallOptions, NAMESPACES, PATHS} from './options.js'
 
@@ -22,7 +22,7 @@ export function k3sConfig(): string {
     'write-kubeconfig-mode': '0640',
     'write-kubeconfig-group': AGENT_USER,
   }
-  return `${K3S_CONFIG_MARKER}; K3s reads it on every start, so re-runs and upgrades of its installer keep these flags.\n${stringify(config)}`
+  return `${K3S_CONFIG_MARKER}; K3s reads it on every start, so re-runs and upgrades of its installer keep these flags.\n${yaml().stringify(config)}`
 }
 
 /** `cilium install --set` values: kube-proxy-free on K3s (the CLI does not auto-detect it there), one operator. */
@@ -55,5 +55,5 @@ export function danubeConfig(options: Pick<InstallOptions, 'httpAddr' | 'grpcAdd
     },
     ...(known('keys.dir') ? {keys: {dir: PATHS.keysDir}} : {}),
   }
-  return `# Written by danube install. Edit freely: a re-run shows the difference and keeps your file unless --force.\n${stringify(config)}`
+  return `# Written by danube install. Edit freely: a re-run shows the difference and keeps your file unless --force.\n${yaml().stringify(config)}`
 }

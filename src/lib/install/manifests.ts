@@ -4,9 +4,9 @@
 import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 
-import {parseAllDocuments} from 'yaml'
 
 import type {KubeClient, KubeObject} from '../kube/index.js'
+import {yaml} from '../yaml.js'
 import {FIELD_MANAGER} from './options.js'
 
 /** Values substituted for `{{name}}` in the manifests. */
@@ -19,7 +19,7 @@ export function loadManifests(dir: string, files: readonly string[], values: Man
       if (!(name in values)) throw new Error(`BUG: ${file} uses {{${name}}}, which the installer does not fill in`)
       return values[name]!
     })
-    for (const document of parseAllDocuments(text)) {
+    for (const document of yaml().parseAllDocuments(text)) {
       if (document.errors.length > 0) throw new Error(`BUG: ${file} is not valid YAML: ${document.errors[0]!.message}`)
       const object = document.toJS() as KubeObject | null
       if (object) objects.push(object)

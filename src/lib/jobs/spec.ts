@@ -2,11 +2,11 @@
 // limits, and the operator-worded messages its errors carry. Validation is bounded: counts and sizes are
 // checked before the schema looks at a single element, and an error never carries more than a few details.
 
-import {parse as parseYaml, YAMLParseError} from 'yaml'
 import {z} from 'zod'
 
 import {DanubeError, type ErrorDetail} from '../errors.js'
 import {parseDuration} from '../duration.js'
+import {yaml} from '../yaml.js'
 
 /**
  * The spec's limits, the same over HTTP, gRPC and the CLI (docs/job-spec.md lists them). Sizes are UTF-8
@@ -306,7 +306,7 @@ function editDistance(a: string, b: string): number {
 export function parseJobSpec(text: string, origin = 'job spec'): JobSpec {
   let document: unknown
   try {
-    document = parseYaml(text)
+    document = yaml().parse(text)
   } catch (error) {
     throw new DanubeError('INVALID_SPEC', `${origin} is not valid YAML or JSON: ${describeYamlError(error, text)}`, {httpStatus: 400, exitCode: 2})
   }
@@ -319,7 +319,7 @@ export function parseJobSpec(text: string, origin = 'job spec'): JobSpec {
 /** `line 5, column 4: <reason>: "<the offending line>"`, from the yaml library's own position. */
 function describeYamlError(error: unknown, text: string): string {
   const message = (error as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
-  if (!(error instanceof YAMLParseError) || !error.linePos) return message
+  if (!(error instanceof yaml().YAMLParseError) || !error.linePos) return message
   const {line, col} = error.linePos[0]
   const offending = (text.split('\n')[line - 1] ?? '').replace(/\r$/, '')
   const shown = offending.length > 120 ? `${offending.slice(0, 120)}…` : offending
