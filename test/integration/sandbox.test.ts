@@ -181,6 +181,31 @@ describe.each(AGENT_USERS)('a sandboxed step $who', ({uid}) => {
   })
 })
 
+describe('stopping a sandboxed step', () => {
+  let layout: ReturnType<typeof makeLayout>
+  let agent: AgentProcess
+
+  beforeAll(async () => {
+    layout = makeLayout()
+    // A grace far longer than the test waits: a step that got no SIGTERM could only end by the SIGKILL after it.
+    agent = await startAgent({stateDir: layout.state, env: layoutEnv(layout, {DANUBE_JOBS_LOCAL_SANDBOX: 'bubblewrap', DANUBE_JOBS_KILL_GRACE_PERIOD: '60s'})})
+  })
+  afterAll(async () => {
+    await agent?.stop('SIGKILL')
+    rmSync(layout.base, {recursive: true, force: true})
+  })
+
+  it('sends SIGTERM to a step cancelled the moment it runs, and leaves what its trap starts the grace', async () => {
+    const job = await trigger(agent, {name: 'trapped', steps: [{run: "trap 'echo got-term; sleep 0.3 && echo cleaned-up; exit 0' TERM; sleep 600 & wait"}]})
+    await waitFor(async () => ((await (await agent.api(`/api/v1/jobs/${job.id}`)).json()) as JobJson).state === 'running' || undefined, {what: 'the job to run', intervalMs: 5})
+    expect((await agent.api(`/api/v1/jobs/${job.id}/cancel`, {method: 'POST'})).status).toBe(202)
+    expect((await finished(agent, job.id)).state).toBe('cancelled')
+    const log = await (await agent.api(`/api/v1/jobs/${job.id}/logs`)).text()
+    expect(log).toContain('got-term')
+    expect(log).toContain('cleaned-up')
+  })
+})
+
 describe('jobs.local.network', () => {
   const connect = String.raw`"$NODE" -e 'require("net").connect(Number(process.env.PORT), "127.0.0.1").on("connect", () => process.exit(0)).on("error", () => process.exit(7))'`
   let layout: ReturnType<typeof makeLayout>

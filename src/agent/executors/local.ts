@@ -204,7 +204,11 @@ async function stopUnsandboxed(pgid: number, jobId: string, graceMs: number): Pr
 /**
  * Cancel or timeout, sandboxed: SIGTERM to every process in the sandbox's PID namespace (setsid cannot
  * leave it), then after the grace SIGKILL to its PID 1, which makes the kernel kill all the rest.
- * bwrap does not forward signals, so they go to the namespace's members by their host pids.
+ * bwrap does not forward signals, so they go to the namespace's members by their host pids. bwrap reports the
+ * sandbox before its PID 1 has necessarily started the step's shell, and a cancel right after the start found
+ * nothing to signal, so the step ran on until the SIGKILL: the namespace is looked at again (every 25 ms of the
+ * grace) until there is a process to signal. Then what is there gets SIGTERM once, as a group kill would: what a
+ * step's TERM trap starts afterwards (its clean-up) is left its grace.
  */
 async function stopSandbox(bwrapPid: number, info: Promise<SandboxInfo | undefined>, exited: Promise<void>, graceMs: number): Promise<void> {
   const known = await Promise.race([info, exited.then(() => undefined)])
@@ -214,8 +218,19 @@ async function stopSandbox(bwrapPid: number, info: Promise<SandboxInfo | undefin
     await exited
     return
   }
-  for (const pid of namespaceMembers(known.pidNamespace)) if (pid !== known.childPid) signalProcess(pid, 'SIGTERM')
-  const ended = await Promise.race([exited.then(() => true), delay(graceMs).then(() => false)])
+  let ended = false
+  const done = exited.then(() => (ended = true))
+  const graceEnds = Date.now() + graceMs
+  for (;;) {
+    const members = namespaceMembers(known.pidNamespace).filter((pid) => pid !== known.childPid)
+    if (members.length > 0) {
+      for (const pid of members) signalProcess(pid, 'SIGTERM')
+      break
+    }
+    if (ended || Date.now() >= graceEnds) break
+    await Promise.race([done, delay(Math.min(25, graceEnds - Date.now()))])
+  }
+  if (!ended) await Promise.race([done, delay(Math.max(0, graceEnds - Date.now()))])
   if (!ended) {
     signalProcess(known.childPid, 'SIGKILL')
     signalGroup(bwrapPid, 'SIGKILL')
