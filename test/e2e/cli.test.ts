@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type AgentProcess, makeStateDir, removeStateDir, runCli, startAgent, waitFor} from '../support/agent-process.js'
 import {jobProcesses} from '../../src/agent/executors/process-group.js'
+import {releaseGate} from '../support/drain.js'
 import {processIsLive} from '../support/processes.js'
 import {parseAs} from '../support/schemas.js'
 
@@ -46,9 +47,16 @@ describe('with the agent running', () => {
   })
 
   it('job logs --follow prints until the job ends', async () => {
-    const started = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: agent.stateDir, input: 'name: slow\nsteps:\n  - run: echo one; sleep 0.6; echo two\n'})
+    const gate = releaseGate(agent.stateDir, 'follow')
+    const spec = JSON.stringify({name: 'slow', steps: [{run: `echo one; ${gate.run}; echo two`}]})
+    const started = await runCli(['job', 'run', '--file', '-', '--json'], {stateDir: agent.stateDir, input: spec})
     const {id} = JSON.parse(started.stdout) as {id: string}
-    const followed = await runCli(['job', 'logs', id, '--follow'], {stateDir: agent.stateDir})
+    let printed = ''
+    const following = runCli(['job', 'logs', id, '--follow'], {stateDir: agent.stateDir, onStdout: (chunk) => (printed += chunk)})
+    // The job cannot end before the gate opens: its first line printed means the CLI is following a running job.
+    await waitFor(() => printed.includes('one\n'), {what: 'the first line to be followed'})
+    gate.release()
+    const followed = await following
     expect(followed.code).toBe(0)
     expect(followed.stdout).toMatch(/one\n[\s\S]*two\n[\s\S]*job succeeded/)
   })

@@ -212,6 +212,7 @@ describe('logs stream from the file', () => {
       }),
     )
     const started = await Promise.all(readers)
+    // Not synchronisation: resident memory is sampled over a window (10 x 50 ms) while all 16 readers are stalled.
     for (let n = 0; n < 10; n++) {
       peak = Math.max(peak, agentRssBytes())
       await new Promise((resolve) => setTimeout(resolve, 50))

@@ -11,6 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {HealthDocument} from '../../src/agent/health/types.js'
 import {generateKeyPair} from '../../src/lib/provenance/keys.js'
 import {type AgentProcess, makeStateDir, REPO_ROOT, removeStateDir, startAgent, waitFor} from '../support/agent-process.js'
+import {waitForState} from '../support/drain.js'
 import {KubeApiServer} from '../support/kube-api-server.js'
 import {crashLoopPod, runningPod} from '../support/kube/pods.js'
 
@@ -158,7 +159,10 @@ describe('agent health endpoints', () => {
       await waitFor(async () => ((await (await ready('?verbose')).json()) as HealthDocument).checks['kubernetes:responseTime']![0]!.status !== 'pass', {intervalMs: 100, what: 'the hang to be seen'})
       let worst = 0
       let last: HealthDocument | undefined
-      for (let i = 0; i < 6; i++) {
+      // Probes until they have crossed a cache expiry: a finished run's cached reading (answers while a run is in
+      // flight say "still running"), then a newer reading, so they meet a run in flight and not one cached answer.
+      let cachedTime: string | undefined
+      await waitFor(async () => {
         const started = performance.now()
         const response = await ready('?verbose')
         worst = Math.max(worst, performance.now() - started)
@@ -167,8 +171,11 @@ describe('agent health endpoints', () => {
         const live = performance.now()
         expect((await fetch(`${agent.baseUrl}/health`)).status).toBe(200)
         expect(performance.now() - live).toBeLessThan(200)
-        await new Promise((resolve) => setTimeout(resolve, 400))
-      }
+        const kubernetes = last.checks['kubernetes:responseTime']![0]!
+        if (cachedTime !== undefined) return kubernetes.time !== cachedTime
+        if (!kubernetes.output?.includes('still running')) cachedTime = kubernetes.time
+        return false
+      }, {timeoutMs: 20_000, intervalMs: 100, what: 'a cache expiry while the API server hangs'})
       expect(worst).toBeLessThan(1500)
       expect(last!.checks['kubernetes:responseTime']![0]!.status).not.toBe('pass')
       expect(last!.checks['kubernetes:responseTime']![0]!.output).toMatch(/timed out after|KUBE_TIMEOUT/)
@@ -191,7 +198,8 @@ describe('agent health endpoints', () => {
   it('readiness fails from the first moment of shutdown while liveness stays 200', async () => {
     const created = await agent.api('/api/v1/jobs', {method: 'POST', body: JSON.stringify({name: 'hold', steps: [{run: 'sleep 30'}]})})
     expect(created.status).toBe(201)
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    // A running job keeps the agent in its shutdown grace period while readiness is read.
+    await waitForState(agent, ((await created.json()) as {id: string}).id, 'running')
     agent.child.kill('SIGTERM')
     const document = await waitFor(async () => {
       const current = (await (await ready('?verbose')).json()) as HealthDocument

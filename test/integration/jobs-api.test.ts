@@ -66,8 +66,18 @@ describe('a job on the local executor', () => {
   })
 
   it('streams the log with ?follow=1 until the job ends', async () => {
-    const created = await trigger({name: 'follow', steps: [{run: 'echo first; sleep 0.5; echo second'}]})
-    const text = await (await agent.api(`/api/v1/jobs/${created.id}/logs?follow=1`)).text()
+    const gate = releaseGate(agent.stateDir, 'follow')
+    const created = await trigger({name: 'follow', steps: [{run: `echo first; ${gate.run}; echo second`}]})
+    const response = await agent.api(`/api/v1/jobs/${created.id}/logs?follow=1`)
+    const decoder = new TextDecoder()
+    let text = ''
+    const reading = (async () => {
+      for await (const chunk of response.body!) text += decoder.decode(chunk, {stream: true})
+    })()
+    // The job cannot end before the gate opens: its first line arriving means the log is streamed while it runs.
+    await waitFor(() => text.includes('first\n'), {what: 'the first line to be streamed'})
+    gate.release()
+    await reading
     expect(text).toMatch(/first\n[\s\S]*second\n/)
     expect((await job(created.id)).state).toBe('succeeded')
   })

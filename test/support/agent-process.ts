@@ -129,13 +129,17 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs `danube <args>` through bin/run.js as an operator would. */
-export function runCli(args: string[], options: {stateDir: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; uid?: number}): Promise<CliResult> {
+/** Runs `danube <args>` through bin/run.js as an operator would; onStdout sees the output as it arrives. */
+export function runCli(args: string[], options: {stateDir: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; uid?: number; onStdout?: (chunk: string) => void}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {env: testEnv(options.stateDir, options.env), stdio: ['pipe', 'pipe', 'pipe'], uid: options.uid, gid: options.uid})
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (chunk: string) => {
+      stdout += chunk
+      options.onStdout?.(chunk)
+    })
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     const timer = setTimeout(() => {
       child.kill('SIGKILL')

@@ -15,6 +15,7 @@ import {
   type V1Job,
 } from '@kubernetes/client-node'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+import {waitFor} from './agent-process.js'
 import {KubeApiServer, generateTls, type StatusObject, type WatchEvent} from './kube-api-server.js'
 import {crashLoopPod, imagePullPod, runningPod, unschedulablePod} from './kube/pods.js'
 import {type Collected, collectWatch, statusOf} from './kube/test-client.js'
@@ -267,9 +268,10 @@ describe('watch', () => {
     const list = await core.listNamespacedPod({namespace: ns})
     server.createPod(ns, runningPod({name: 'later'}))
     const watch = await collect(`/api/v1/namespaces/${ns}/pods`, {resourceVersion: list.metadata!.resourceVersion!})
-    await watch.waitFor((events) => events.length >= 1)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(names(watch.events)).toEqual(['ADDED later'])
+    // A watch delivers in resourceVersion order: anything wrongly replayed would arrive before this marker.
+    server.createPod(ns, runningPod({name: 'marker'}))
+    await watch.waitFor((events) => names(events).includes('ADDED marker'))
+    expect(names(watch.events)).toEqual(['ADDED later', 'ADDED marker'])
     watch.abort()
   })
 
@@ -291,12 +293,16 @@ describe('watch', () => {
     const ns = await namespace()
     const withBookmarks = await collect(`/api/v1/namespaces/${ns}/pods`, {allowWatchBookmarks: true})
     const without = await collect(`/api/v1/namespaces/${ns}/pods`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // collect() returns once the response headers arrived, and the server registers a watch before it sends them.
+    const rv = server.resourceVersion
     server.sendBookmarks()
-    await withBookmarks.waitFor((events) => events.length === 1)
-    expect(withBookmarks.events[0]).toEqual({type: 'BOOKMARK', object: {kind: 'Pod', apiVersion: 'v1', metadata: {resourceVersion: server.resourceVersion}}})
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(without.events).toEqual([])
+    // Each watch's events arrive in order: a bookmark sent to the other watch would arrive before this marker.
+    server.createPod(ns, runningPod({name: 'marker'}))
+    await withBookmarks.waitFor((events) => events.length === 2)
+    await without.waitFor((events) => events.length === 1)
+    expect(withBookmarks.events[0]).toEqual({type: 'BOOKMARK', object: {kind: 'Pod', apiVersion: 'v1', metadata: {resourceVersion: rv}}})
+    expect(names(withBookmarks.events.slice(1))).toEqual(['ADDED marker'])
+    expect(names(without.events)).toEqual(['ADDED marker'])
     withBookmarks.abort()
     without.abort()
   })
@@ -308,7 +314,8 @@ describe('watch', () => {
     config.loadFromFile(fast.writeKubeconfig())
     const events: string[] = []
     await new Watch(config).watch('/apis/batch/v1/namespaces/default/jobs', {allowWatchBookmarks: true}, (type) => events.push(type), () => {})
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    // Nothing else happens on this server: two events can only be the timer's bookmarks (the default interval is 60 s).
+    await waitFor(() => events.length >= 2, {timeoutMs: 5000, what: 'two bookmarks'})
     await fast.stop()
     expect(events.length).toBeGreaterThanOrEqual(2)
     expect(new Set(events)).toEqual(new Set(['BOOKMARK']))
@@ -349,7 +356,8 @@ describe('watch', () => {
     const recent: string[] = []
     const controller = await new Watch(config).watch('/api/v1/namespaces/default/pods', {resourceVersion: String(Number(small.resourceVersion) - 2)},
       (_type, object) => recent.push(object.metadata.name), () => {})
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    // Replayed in order from the requested version: a wrongly included older event would be among the first two.
+    await waitFor(() => recent.length >= 2, {timeoutMs: 5000, what: 'the replayed events'})
     controller.abort()
     await small.stop()
     // http-status form: the client's Watch reports the HTTP status code.
@@ -366,8 +374,7 @@ describe('watch', () => {
     await new Watch(config).watch('/api/v1/pods', {}, () => {}, () => (doneCalled = true))
     expect(other.openWatches).toBe(1)
     await other.stop()
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(doneCalled).toBe(true)
+    await waitFor(() => doneCalled, {timeoutMs: 5000, what: "the client's watch to end"})
   })
 })
 
@@ -423,10 +430,10 @@ describe('job controller and kubelet simulation', () => {
     stream.on('data', (chunk: Buffer) => (text += chunk.toString()))
     const ended = new Promise((resolve) => stream.on('end', resolve))
     await new Log(kc).log(ns, pod, 'main', stream, {follow: true})
-    await new Promise((resolve) => setTimeout(resolve, 30))
+    await waitFor(() => text === 'one\n', {timeoutMs: 5000, what: 'the existing log'})
     server.appendLog(pod, 'main', 'two\n')
-    await new Promise((resolve) => setTimeout(resolve, 30))
-    expect(text).toBe('one\ntwo\n')
+    // Streamed while the container still runs, not only when the stream ends.
+    await waitFor(() => text === 'one\ntwo\n', {timeoutMs: 5000, what: 'the appended line'})
     server.succeedPod(pod)
     await ended
     expect(server.countRequests({path: `/api/v1/namespaces/${ns}/pods/${pod}/log`})).toBe(1)
@@ -482,9 +489,13 @@ describe('job controller and kubelet simulation', () => {
 
   it('fails a Job whose activeDeadlineSeconds runs out with DeadlineExceeded and terminates its pod', async () => {
     const ns = await namespace()
+    const started = Date.now()
     await batch.createNamespacedJob({namespace: ns, body: jobBody('slow', {activeDeadlineSeconds: 1, grace: 0})})
     server.startPod(server.jobPodName(ns, 'slow'))
-    await new Promise((resolve) => setTimeout(resolve, 1200))
+    const failed = (job?: V1Job) => job?.status?.conditions?.some((condition) => condition.type === 'Failed' && condition.status === 'True')
+    await waitFor(async () => failed(await batch.readNamespacedJob({namespace: ns, name: 'slow'})), {timeoutMs: 5000, what: 'the Job to fail'})
+    // The server's own timer failed it, at the deadline and not before.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900)
     const job = await batch.readNamespacedJob({namespace: ns, name: 'slow'})
     expect(job.status?.conditions?.find((condition) => condition.type === 'Failed')).toMatchObject({reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline'})
     expect(server.jobPods(ns, 'slow')).toHaveLength(0)
@@ -524,8 +535,10 @@ describe('deletion and garbage collection', () => {
     server.startPod(pod)
     await batch.deleteNamespacedJob({namespace: ns, name: 'bg', body: {propagationPolicy: 'Background'}})
     expect((await statusOf(batch.readNamespacedJob({namespace: ns, name: 'bg'}))).code).toBe(404)
+    const deleted = Date.now()
     expect((await core.readNamespacedPod({namespace: ns, name: pod})).metadata?.deletionTimestamp).toBeDefined()
-    await new Promise((resolve) => setTimeout(resolve, 1100))
+    await waitFor(() => server.get('pods', ns, pod) === undefined, {timeoutMs: 5000, what: 'the pod to be removed'})
+    expect(Date.now() - deleted).toBeGreaterThanOrEqual(900)
     expect((await statusOf(core.readNamespacedPod({namespace: ns, name: pod}))).code).toBe(404)
   })
 
@@ -553,7 +566,8 @@ describe('deletion and garbage collection', () => {
     server.hangTerminating()
     await core.deleteNamespacedPod({namespace: ns, name: pod, gracePeriodSeconds: 1})
     await batch.deleteNamespacedJob({namespace: ns, name: 'stuck', propagationPolicy: 'Foreground'})
-    await new Promise((resolve) => setTimeout(resolve, 1200))
+    // The pod's 1 s grace period has run out and the kubelet did not remove it.
+    await waitFor(() => server.overduePods.includes(`${ns}/${pod}`), {timeoutMs: 5000, what: 'the grace period to run out'})
     expect((await core.readNamespacedPod({namespace: ns, name: pod})).metadata?.deletionTimestamp).toBeDefined()
     expect((await batch.readNamespacedJob({namespace: ns, name: 'stuck'})).metadata?.deletionTimestamp).toBeDefined()
     server.hangTerminating(false)
@@ -599,6 +613,8 @@ describe('fault injection and request log', () => {
       context.setSignal(controller.signal)
       return new Observable(Promise.resolve(context))
     }, post: (context) => new Observable(Promise.resolve(context))}], middlewareMergeStrategy: 'append'})
+    await waitFor(() => server.hangingRequests === 1, {timeoutMs: 5000, what: 'the server to hold the request'})
+    // Not synchronisation: "never answers" can only be shown over a window; 300 ms with the request already held.
     const outcome = await Promise.race([call.then(() => 'answered', () => 'failed'), new Promise((resolve) => setTimeout(() => resolve('pending'), 300))])
     expect(outcome).toBe('pending')
     controller.abort()

@@ -450,6 +450,11 @@ export class KubeApiServer {
     return this.watchers.size
   }
 
+  /** Pods ("namespace/name") whose grace period ran out while hangTerminating was on: the kubelet did not remove them. */
+  get overduePods(): string[] {
+    return [...this.overdue]
+  }
+
   /** Denies a verb on a resource (optionally in one namespace) with 403 Forbidden; returns a function that lifts it. */
   forbid(rule: ForbidRule): () => void {
     this.forbidden.push(rule)

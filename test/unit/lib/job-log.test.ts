@@ -4,6 +4,7 @@ import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {followLog, JobLog} from '../../../src/lib/jobs/log.js'
+import {waitFor} from '../../support/agent-process.js'
 import {tempDir} from '../../support/temp.js'
 
 const dir = () => tempDir('danube-log-')
@@ -47,9 +48,10 @@ describe('followLog', () => {
     const reading = (async () => {
       for await (const chunk of followLog(file, {isFinished: () => finished, pollMs: 20})) chunks.push(chunk.toString())
     })()
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // Each append is streamed while the job still runs, before the next one is written.
+    await waitFor(() => chunks.join('') === 'one\n', {what: 'the first line'})
     appendFileSync(file, 'two\n')
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await waitFor(() => chunks.join('') === 'one\ntwo\n', {what: 'the appended line'})
     appendFileSync(file, 'three\n')
     finished = true
     await reading
@@ -59,15 +61,17 @@ describe('followLog', () => {
   it('waits for a log that does not exist yet', async () => {
     const file = path.join(dir(), 'later.log')
     let finished = false
+    let polls = 0
+    let text = ''
     const reading = (async () => {
-      let text = ''
-      for await (const chunk of followLog(file, {isFinished: () => finished, pollMs: 20})) text += chunk.toString()
-      return text
+      for await (const chunk of followLog(file, {isFinished: () => (polls++, finished), pollMs: 20})) text += chunk.toString()
     })()
-    await new Promise((resolve) => setTimeout(resolve, 60))
+    // The reader has found no file and asked whether the job ended: it is waiting for the log to appear.
+    await waitFor(() => polls > 0, {what: 'the reader to look for the log'})
     appendFileSync(file, 'hello\n')
-    await new Promise((resolve) => setTimeout(resolve, 60))
+    await waitFor(() => text === 'hello\n', {what: 'the new log to be read'})
     finished = true
-    expect(await reading).toBe('hello\n')
+    await reading
+    expect(text).toBe('hello\n')
   })
 })

@@ -61,13 +61,18 @@ describe('HealthEngine', () => {
 
   it('caches per check with single flight: 200 simultaneous evaluations run each check once per interval', async () => {
     const clock = new ManualClock()
+    // The first run of dex:pods stays in flight until all 200 evaluations have asked for it.
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
     const a = check('dex:pods', async () => {
-      await new Promise((resolve) => setTimeout(resolve, 20))
+      await gate
       return pass()
     })
     const b = check('registry:pods', pass)
     const e = engine([a, b], clock)
-    await Promise.all(Array.from({length: 200}, () => e.evaluate()))
+    const evaluations = Array.from({length: 200}, () => e.evaluate())
+    release()
+    await Promise.all(evaluations)
     expect([a.calls, b.calls]).toEqual([1, 1])
     clock.ms += 4999
     await e.evaluate()

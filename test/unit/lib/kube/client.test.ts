@@ -15,6 +15,7 @@ import {
   resolveKubeconfig,
   type V1Job,
 } from '../../../../src/lib/kube/index.js'
+import {waitFor} from '../../../support/agent-process.js'
 import {generateTls, KubeApiServer} from '../../../support/kube-api-server.js'
 import {tempDir} from '../../../support/temp.js'
 
@@ -192,8 +193,8 @@ describe('error mapping', () => {
     expect(Date.now() - started).toBeLessThan(1500)
     expect(error.code).toBe('KUBE_TIMEOUT')
     expect(error.message).toBe('Kubernetes API did not answer list jobs in namespace default within 300ms')
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    expect(server.hangingRequests).toBe(0)
+    // The server holds the request until the client closes its socket; it sees the close a moment after the rejection.
+    await waitFor(() => server.hangingRequests === 0, {timeoutMs: 5000, what: 'the client to close the hanging request'})
   })
 
   it('KUBE_UNAUTHORIZED for a rejected token', async () => {
@@ -250,11 +251,13 @@ describe('watch', () => {
       (type, object) => events.push(`${type} ${object.metadata.name ?? ''}`.trim()), () => doneCalls++)
     await client.createJob(ns, job('w1'))
     server.sendBookmarks()
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await waitFor(() => events.includes('BOOKMARK'), {timeoutMs: 5000, what: 'the bookmark'})
     expect(events[0]).toBe('ADDED w1')
-    expect(events).toContain('BOOKMARK')
+    const open = server.openWatches
     handle.abort()
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // The server sees the connection close only after the client has torn the stream down (its abort and close
+    // handlers run first, in this same process), so an onDone the abort wrongly caused would have run by now.
+    await waitFor(() => server.openWatches < open, {timeoutMs: 5000, what: 'the server to see the watch closed'})
     expect(doneCalls).toBe(0)
     expect(calls.find((call) => call.verb === 'watch')).toMatchObject({resource: 'jobs', namespace: ns, statusCode: 200})
   })
@@ -286,8 +289,7 @@ describe('watch', () => {
     const timeout = await failure(quick.watch('/api/v1/namespaces/default/pods', {}, () => {}, () => {}))
     expect(timeout.code).toBe('KUBE_TIMEOUT')
     expect(Date.now() - started).toBeLessThan(1500)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    expect(server.hangingRequests).toBe(0)
+    await waitFor(() => server.hangingRequests === 0, {timeoutMs: 5000, what: 'the client to close the hanging watch'})
   })
 
   it('reports a connection dropped mid-stream through onDone', async () => {
