@@ -164,4 +164,43 @@ describe('JobStore', () => {
     expect(() => jobs.getJob('missing')).toThrow('no job with id missing')
     store.close()
   })
+
+  it('keeps the per-state counts through every transition and delete, as counting the rows would', () => {
+    const store = Store.openInStateDir(stateDir(), {create: true})
+    const jobs = new JobStore(store, fixedClock)
+    const counted = () => {
+      const rows = store.all<{state: string; n: number}>('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state')
+      return {...{queued: 0, deferred: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0}, ...Object.fromEntries(rows.map((r) => [r.state, r.n]))}
+    }
+    const [a, b, c] = [jobs.admitJob(spec, 'local'), jobs.admitJob(spec, 'local'), jobs.admitJob(spec, 'local')]
+    expect(jobs.countByState()).toEqual({...counted(), queued: 3})
+    jobs.markRunning(a.id)
+    jobs.finishJob(a.id, {state: 'succeeded', reason: null, exitCode: 0})
+    expect(jobs.finishJob(a.id, {state: 'failed', reason: 'exit-code', exitCode: 1})).toBe(false)
+    jobs.markRunning(b.id)
+    jobs.finishJob(b.id, {state: 'failed', reason: 'exit-code', exitCode: 2})
+    store.run(`UPDATE jobs SET updated_at = updated_at WHERE id = ?`, [c.id])
+    expect(jobs.countByState()).toEqual({...counted(), queued: 1, succeeded: 1, failed: 1})
+    store.run(`DELETE FROM job_steps WHERE job_id = ?`, [b.id])
+    store.run(`DELETE FROM jobs WHERE id = ?`, [b.id])
+    expect(jobs.countByState()).toEqual({...counted(), failed: 0})
+    store.close()
+  })
+
+  it('starts the per-state counts of an older database from its rows when it migrates', () => {
+    const dir = stateDir()
+    const raw = new Database(path.join(dir, 'danube.db'))
+    const before = MIGRATIONS.findIndex((sql) => sql.includes('CREATE TABLE job_state_counts'))
+    expect(before).toBeGreaterThan(0)
+    for (const [index, sql] of MIGRATIONS.slice(0, before).entries()) {
+      raw.exec(sql)
+      raw.pragma(`user_version = ${index + 1}`)
+    }
+    const insert = raw.prepare(`INSERT INTO jobs (id, name, spec, state, executor, created_at, updated_at) VALUES (?, 'old', '{}', ?, 'local', 'x', 'x')`)
+    for (const [i, state] of ['succeeded', 'succeeded', 'failed', 'queued'].entries()) insert.run(`old-${i}`, state)
+    raw.close()
+    const store = Store.openInStateDir(dir, {create: true})
+    expect(new JobStore(store, fixedClock).countByState()).toEqual({queued: 1, deferred: 0, running: 0, succeeded: 2, failed: 1, cancelled: 0})
+    store.close()
+  })
 })
