@@ -3,12 +3,12 @@
 // Usage: npm run build && node bench/bounded.js [--control]   (prints one JSON line per figure)
 import {spawn} from 'node:child_process'
 import http from 'node:http'
-import {readFileSync, rmSync} from 'node:fs'
+import {rmSync} from 'node:fs'
 
-import {report, startAgent, stateDir} from './support.js'
+import {report, rssKiB, startAgent, stateDir} from './support.js'
 
 const MiB = 1024 * 1024
-const rss = (pid) => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024
+const rss = (pid) => rssKiB(pid) * 1024
 const mib = (bytes) => Math.round((bytes / MiB) * 10) / 10
 const percentile = (sorted, p) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] * 10) / 10
 

@@ -1,7 +1,6 @@
 // Issue 2's figures: CLI start-up against bare node, admission throughput, idle agent memory.
-import {readFileSync} from 'node:fs'
 
-import {BIN, benchEnv, measureAdmission, report, startAgent, stateDir, timeCommand} from './support.js'
+import {BIN, benchEnv, measureAdmission, report, rssKiB, startAgent, stateDir, timeCommand} from './support.js'
 
 const dir = stateDir()
 const env = benchEnv(dir)
@@ -25,11 +24,6 @@ try {
   report({figure: 'agent resident memory after admissions', MiB: round(rssKiB(agent.child.pid) / 1024)})
 } finally {
   await agent.stop()
-}
-
-function rssKiB(pid) {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return Number(match?.[1] ?? 0)
 }
 
 function round(n) {

@@ -9,13 +9,13 @@
 // Runs RUNS copies and RUNS local pipes, alternating; reports medians. Needs tsx's loader (bench/run.js adds it).
 import {execFileSync, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {KubeApiServer} from '../test/support/kube-api-server.ts'
 import {outputsDir, released} from '../test/support/kube-outputs.ts'
-import {report, startAgent, stateDir} from './support.js'
+import {report, rssKiB, startAgent, stateDir} from './support.js'
 
 const RUNS = 3
 const FILES = 100
@@ -37,10 +37,7 @@ const agent = await startAgent(dir, {
 const source = mkdtempSync(path.join(tmpdir(), 'danube-bench-outputs-'))
 for (let i = 0; i < FILES; i++) writeFileSync(path.join(source, `part ${i}.bin`), randomBytes(FILE_BYTES))
 
-function rss(pid) {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return match ? Number(match[1]) * 1024 : 0
-}
+const rss = (pid) => rssKiB(pid) * 1024
 
 async function until(predicate, what) {
   const deadline = Date.now() + 60_000

@@ -131,3 +131,15 @@ export async function measureAdmission({httpAddr, token}, {total = 4000, clients
   const at = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] * 10) / 10
   return {jobsPerSecond: Math.round(total / seconds), failed, p50Ms: at(50), p99Ms: at(99)}
 }
+
+/** User + system CPU time of a process so far, in ms (/proc/<pid>/stat; clock ticks of 10 ms). */
+export function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+/** Resident memory of a process now, in KiB (/proc/<pid>/status). */
+export function rssKiB(pid) {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return Number(match?.[1] ?? 0)
+}

@@ -8,10 +8,10 @@
 // falls on every mode alike; measured one agent after another, the same build differed by ±15% between runs.
 import http from 'node:http'
 import {createRequire} from 'node:module'
-import {readFileSync, rmSync} from 'node:fs'
+import {rmSync} from 'node:fs'
 import path from 'node:path'
 
-import {ROOT, measureAdmission, report, startAgent, stateDir} from './support.js'
+import {ROOT, cpuMs, measureAdmission, report, rssKiB, startAgent, stateDir} from './support.js'
 
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 2)
 const BURSTS = Number(process.env.BENCH_BURSTS ?? 30)
@@ -181,17 +181,6 @@ async function measureReady(httpAddr, {seconds, clients}) {
   agent.destroy()
   const ms = performance.now() - started
   return {perSecond: done / (ms / 1000), failed, count: done, ms}
-}
-
-/** User + system CPU time of a process so far, in ms (/proc/<pid>/stat; clock ticks of 10 ms). */
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
-
-function rssKiB(pid) {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return Number(match?.[1] ?? 0)
 }
 
 function round(n) {
