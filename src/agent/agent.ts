@@ -10,6 +10,7 @@ import type {DanubeConfig} from '../lib/config/index.js'
 import {parseDuration} from '../lib/duration.js'
 import {DanubeError} from '../lib/errors.js'
 import {AgentRowStore, agentIsRunning, HEARTBEAT_INTERVAL_MS, processAlive} from '../lib/store/agent-row.js'
+import {Checkpointer} from '../lib/store/checkpointer.js'
 import {DrainStore} from '../lib/store/drain.js'
 import {readStateIdentity, STATE_ID_HEADER} from '../lib/store/identity.js'
 import {Store} from '../lib/store/index.js'
@@ -58,6 +59,7 @@ export class Agent {
   private readonly clock: Clock
   private readonly logger: Logger
   private store?: Store
+  private checkpointer?: Checkpointer
   private agentRow?: AgentRowStore
   private runner?: JobRunner
   private drain?: DrainController
@@ -84,6 +86,10 @@ export class Agent {
     try {
       this.agentRow = new AgentRowStore(store, this.clock)
       this.refuseSecondAgent()
+      this.checkpointer = new Checkpointer(store, {
+        onError: (error) => this.logger.warn('the checkpoint thread failed; commits checkpoint the database themselves again', {error: error.message}),
+      })
+      this.checkpointer.start()
       const token = ensureToken(config.auth.tokenFile)
       const jobStore = new JobStore(store, this.clock)
       const orphans = new KubeOrphanStore(store, this.clock)
@@ -182,6 +188,7 @@ export class Agent {
       await this.closeListeners()
       // A started executor holds watches open; they would keep a failed agent's process alive.
       await this.executor?.stop?.()
+      await this.checkpointer?.stop()
       store.close()
       throw error
     }
@@ -209,6 +216,7 @@ export class Agent {
     await this.executor?.stop?.()
     this.agentRow?.markStopped(process.pid)
     await this.closeListeners()
+    await this.checkpointer?.stop()
     this.store?.close()
     // Last: the spans of the jobs that just ended are flushed (bounded in time).
     await this.options.telemetry?.shutdown()
