@@ -1,13 +1,15 @@
 // Issue 2's figures: CLI start-up against bare node, admission throughput, idle agent memory.
 
-import {BIN, benchEnv, measureAdmission, report, rssKiB, startAgent, stateDir, timeCommand} from './support.js'
+import {BIN, benchEnv, measureAdmission, report, rssKiB, startAgent, stateDir, timeInTurn} from './support.js'
 
 const dir = stateDir()
 const env = benchEnv(dir)
 
-const nodeMs = (await timeCommand(['-e', '0'], env)).ms
-const statusMs = (await timeCommand([BIN, 'status', '--json'], env)).ms
-const helpMs = (await timeCommand([BIN, '--help'], env)).ms
+const {nodeMs, statusMs, helpMs} = await timeInTurn({
+  nodeMs: {args: ['-e', '0'], env},
+  statusMs: {args: [BIN, 'status', '--json'], env},
+  helpMs: {args: [BIN, '--help'], env},
+})
 report({figure: 'node -e 0', ms: round(nodeMs)})
 report({figure: 'danube status --json', ms: round(statusMs), ratioToNode: round(statusMs / nodeMs), target: '<= 3x'})
 report({figure: 'danube --help', ms: round(helpMs), ratioToNode: round(helpMs / nodeMs), target: '<= 3x'})

@@ -9,7 +9,7 @@ import path from 'node:path'
 
 import Database from 'better-sqlite3'
 
-import {BIN, ROOT, benchEnv, cpuMs, measureAdmission, report, startAgent, stateDir, timeCommand} from './support.js'
+import {BIN, ROOT, benchEnv, cpuMs, measureAdmission, report, startAgent, stateDir, timeCommand, timeInTurn} from './support.js'
 
 const round = (n) => Math.round(n * 10) / 10
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
@@ -80,15 +80,11 @@ async function startupFigures() {
   const env = benchEnv(dir)
   const agent = await startAgent(dir)
   try {
-    // In turn, five rounds of seven runs, medians of the rounds: the ratio is not at the mercy of a slow minute.
-    const runs = {node: [], bare: [], withConfig: []}
-    for (let round = 0; round < 5; round++) {
-      runs.node.push((await timeCommand(['-e', '0'], env, 7)).ms)
-      runs.bare.push((await timeCommand([BIN, 'status', '--json'], env, 7)).ms)
-      runs.withConfig.push((await timeCommand([BIN, 'status', '--json'], {...env, DANUBE_CONFIG: config}, 7)).ms)
-    }
-    const median = (values) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]
-    const [nodeMs, bare, withConfig] = [median(runs.node), median(runs.bare), median(runs.withConfig)]
+    const {nodeMs, bare, withConfig} = await timeInTurn({
+      nodeMs: {args: ['-e', '0'], env},
+      bare: {args: [BIN, 'status', '--json'], env},
+      withConfig: {args: [BIN, 'status', '--json'], env: {...env, DANUBE_CONFIG: config}},
+    })
     report({figure: 'node -e 0', ms: round(nodeMs)})
     report({figure: 'danube status --json, no config file', ms: round(bare), ratioToNode: round(bare / nodeMs), target: '<= 3x'})
     report({figure: 'danube status --json, two-line config file', ms: round(withConfig), ratioToNode: round(withConfig / nodeMs), target: '<= 3x'})
