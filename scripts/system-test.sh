@@ -157,13 +157,18 @@ boot() {
 	systemd-nspawn --register=no --keep-unit -q -D "$CT" -b >"$WORK/console.log" 2>&1 &
 	NSPAWN=$!
 	i=0
+	# The container's PID 1 is the child of systemd-nspawn in a PID namespace of its own: nspawn's first child
+	# (its "outer child", which starts that one and exits) is in ours, and taking it made every nsenter fail.
 	LEADER=""
 	while [ -z "$LEADER" ]; do
 		i=$((i + 1))
 		[ $i -lt 200 ] || fail "the container did not start"
 		kill -0 "$NSPAWN" 2>/dev/null || fail "systemd-nspawn exited"
-		LEADER=$(ps -o pid= --ppid "$NSPAWN" | tr -d ' ' | head -n 1)
-		sleep 0.1
+		for pid in $(ps -o pid= --ppid "$NSPAWN"); do
+			ns=$(readlink "/proc/$pid/ns/pid" 2>/dev/null) || continue
+			[ "$ns" = "$(readlink /proc/self/ns/pid)" ] || LEADER=$pid
+		done
+		[ -n "$LEADER" ] || sleep 0.1
 	done
 	i=0
 	until state=$(ct systemctl is-system-running 2>/dev/null) || [ "$state" = degraded ]; do
