@@ -68,11 +68,11 @@ export class Checkpointer {
 
   start(): void {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3')
-    // Small heaps: the thread holds a connection and a timer (its default heap cost the agent ~10 MiB of memory).
+    // Small heaps: the thread holds a connection and a timer (with the default ones it cost the agent ~10 MiB).
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: {driver, file: this.store.file, intervalMs: this.options.intervalMs ?? 1000},
-      resourceLimits: {maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16},
+      resourceLimits: {maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8, codeRangeSizeMb: 2, stackSizeMb: 1},
     })
     this.worker = worker
     this.store.db.pragma('wal_autocheckpoint = 0')
