@@ -95,7 +95,7 @@ async function startupFigures() {
 
 /**
  * The same figures on an empty database and on one with 100,000 finished jobs. Both agents run at once and the
- * two sides are measured in turn, five rounds, so that a shared machine's drift (and the page cache warmed by the
+ * two sides are measured in turn, nine rounds, so that a shared machine's drift (and the page cache warmed by the
  * fill) falls on both alike: measured one side after the other, the same build differed by ±20% between runs.
  */
 async function scaleFigures() {
@@ -113,7 +113,7 @@ async function scaleFigures() {
     sides.push({jobs, dir, agent, env: benchEnv(dir), status: [], list: [], health: [], admission: [], admissionCpu: []})
   }
   try {
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 9; round++) {
       for (const side of round % 2 ? [...sides].reverse() : sides) {
         side.status.push((await timeCommand([BIN, 'status', '--json'], side.env, 7)).ms)
         side.list.push((await timeCommand([BIN, 'job', 'list'], side.env, 7)).ms)
