@@ -1,5 +1,7 @@
 // Issue 2's figures: CLI start-up against bare node, admission throughput, idle agent memory.
 
+import {rmSync} from 'node:fs'
+
 import {BIN, benchEnv, measureAdmission, report, rssKiB, startAgent, stateDir, timeInTurn} from './support.js'
 
 const dir = stateDir()
@@ -26,6 +28,7 @@ try {
   report({figure: 'agent resident memory after admissions', MiB: round(rssKiB(agent.child.pid) / 1024)})
 } finally {
   await agent.stop()
+  rmSync(dir, {recursive: true, force: true})
 }
 
 function round(n) {
