@@ -11,7 +11,7 @@ import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync}
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
-import {BIN, benchEnv, measureAdmission, ROOT, startAgent as startBenchAgent} from './support.js'
+import {BIN, benchEnv, measureAdmission, median, ROOT, startAgent as startBenchAgent} from './support.js'
 
 const DIST_STORE = path.join(ROOT, 'dist/lib/store/index.js')
 if (!existsSync(DIST_STORE)) {
@@ -69,7 +69,6 @@ async function until(condition, what, timeoutMs = 30_000) {
   }
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const report = (figure) => console.log(JSON.stringify({bench: 'drain', ...figure}))
 
 /** The last running job's process ends → `danube drain` has returned (drained, exit 0). */

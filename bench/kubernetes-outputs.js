@@ -15,7 +15,7 @@ import path from 'node:path'
 
 import {KubeApiServer} from '../test/support/kube-api-server.ts'
 import {outputsDir, released} from '../test/support/kube-outputs.ts'
-import {report, rssKiB, startAgent, stateDir} from './support.js'
+import {median, report, rssKiB, startAgent, stateDir} from './support.js'
 
 const RUNS = 3
 const FILES = 100
@@ -92,7 +92,6 @@ try {
     copies.push(await copyOnce())
     pipes.push(localPipe())
   }
-  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
   const copySeconds = median(copies.map((copy) => copy.seconds))
   const pipeSeconds = median(pipes)
   report({

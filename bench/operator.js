@@ -9,7 +9,7 @@ import path from 'node:path'
 
 import Database from 'better-sqlite3'
 
-import {BIN, ROOT, benchEnv, cpuMs, measureAdmission, report, startAgent, stateDir, timeCommand, timeInTurn} from './support.js'
+import {BIN, ROOT, benchEnv, cpuMs, measureAdmission, median, report, startAgent, stateDir, timeCommand, timeInTurn} from './support.js'
 
 const round = (n) => Math.round(n * 10) / 10
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
@@ -65,8 +65,8 @@ async function latencyFigures() {
       if (i >= 10) jobs.push(performance.now() - began)
     }
     jobs.sort((a, b) => a - b)
-    const median = percentile(jobs, 50)
-    report({figure: 'one-step `true` job, trigger to finished', medianMs: round(median), shTrueMs: round(shTrue), overheadMs: round(median - shTrue), target: 'overhead < 30 ms'})
+    const jobMs = percentile(jobs, 50)
+    report({figure: 'one-step `true` job, trigger to finished', medianMs: round(jobMs), shTrueMs: round(shTrue), overheadMs: round(jobMs - shTrue), target: 'overhead < 30 ms'})
   } finally {
     await agent.stop()
   }
@@ -128,7 +128,6 @@ async function scaleFigures() {
   }
   const full = sides[1]
   report({figure: 'database size per 1,000 finished jobs (one step each)', KiB: round(statSync(path.join(full.dir, 'danube.db')).size / 1024 / (full.jobs / 1000))})
-  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
   const [empty, filled] = sides.map((side) => ({
     status: median(side.status),
     list: median(side.list),

@@ -11,7 +11,7 @@ import {signStatement} from '../dist/lib/provenance/dsse.js'
 import {writeProvenanceFiles} from '../dist/lib/provenance/files.js'
 import {buildStatement} from '../dist/lib/provenance/statement.js'
 import {sha256File, verifyDirectory} from '../dist/lib/provenance/verify.js'
-import {BIN, benchEnv, report, startAgent, stateDir} from './support.js'
+import {BIN, benchEnv, median, report, startAgent, stateDir} from './support.js'
 
 const RUNS = 3
 // `node bench/provenance.js generation` measures generation only.
@@ -77,7 +77,6 @@ async function compare(label, {dir, names}, mebibytes, publicKey, keys) {
     times.library.push(await library())
     times.cli.push(await cli())
   }
-  const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]
   const [s, l, c] = [median(times.sha256sum), median(times.library), median(times.cli)]
   report({figure: `verify throughput, ${label}`, sha256sumMs: round(s), verifyMs: round(l), cliMs: round(c), sha256sumMiBps: round(mebibytes / (s / 1000)), verifyMiBps: round(mebibytes / (l / 1000)),
     ratioToSha256sum: round(s / l), cliRatioToSha256sum: round(s / c), target: label.startsWith('1 GiB') ? '>= 0.8x' : '(reported)'})

@@ -8,10 +8,9 @@ import {mkdirSync, rmSync} from 'node:fs'
 import path from 'node:path'
 
 import {prepareSandbox} from '../dist/agent/executors/sandbox.js'
-import {measureAdmission, report, startAgent, stateDir} from './support.js'
+import {measureAdmission, median, report, startAgent, stateDir} from './support.js'
 
 const round = (n) => Math.round(n * 10) / 10
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const JOBS = 60
 const WARMUP = 10
 

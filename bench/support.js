@@ -154,5 +154,10 @@ export async function timeInTurn(commands, {rounds = 5, runs = 7} = {}) {
   for (let round = 0; round < rounds; round++) {
     for (const [name, {args, env}] of Object.entries(commands)) times[name].push((await timeCommand(args, env, runs)).ms)
   }
-  return Object.fromEntries(Object.entries(times).map(([name, values]) => [name, [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]]))
+  return Object.fromEntries(Object.entries(times).map(([name, values]) => [name, median(values)]))
+}
+
+/** The middle value (the upper one of an even count); the input is left as it was. */
+export function median(values) {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 }
